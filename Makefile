@@ -1,0 +1,53 @@
+# Every target runs through uv; `make pr` is what CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# The Lambda runtime ships boto3 and its dependencies; the layer must not carry them.
+RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
+LAYER_REQUIREMENTS := layers/core/requirements.txt
+
+.PHONY: help dev test unit lint typecheck bench layer-requirements pr clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+
+.venv: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	@touch .venv
+
+dev: .venv ## Start DynamoDB Local and run the scripted store demo (no AWS account, no model key)
+	$(UV) run --frozen python -m chat_sessions_local.dev
+
+test: .venv ## Run every test: moto unit suites, then the same suites on DynamoDB Local
+	$(UV) run --frozen pytest
+
+unit: .venv ## Only the moto-backed tests (no Java needed)
+	$(UV) run --frozen pytest -m "not integration"
+
+lint: .venv ## ruff (lint + format check) and the layer requirements in sync with uv.lock
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	@diff -u $(LAYER_REQUIREMENTS) <($(MAKE) -s --no-print-directory layer-requirements-print) \
+		|| (echo "$(LAYER_REQUIREMENTS) is stale: run 'make layer-requirements'" && exit 1)
+
+typecheck: .venv ## mypy --strict over layer, local tooling, bench and tests
+	$(UV) run --frozen mypy .
+
+bench: .venv ## Measure round trips and capacity units; rewrites the table in docs/performance.md
+	$(UV) run --frozen python -m bench.run
+
+layer-requirements: .venv ## Regenerate the layer's requirements.txt from uv.lock
+	$(MAKE) -s --no-print-directory layer-requirements-print > $(LAYER_REQUIREMENTS)
+
+.PHONY: layer-requirements-print
+layer-requirements-print:
+	@$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
+		$(foreach p,$(RUNTIME_PROVIDED),--no-emit-package $(p))
+
+pr: lint typecheck test ## Everything CI runs
+
+clean: ## Remove caches and build output (keeps the DynamoDB Local download)
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .aws-sam

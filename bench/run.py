@@ -1,0 +1,170 @@
+"""The storage benchmark: round trips and capacity units per operation, on DynamoDB Local.
+
+    make bench             # prints the table and rewrites it in docs/performance.md
+
+Capacity and round trips are what we compare: they do not depend on how loaded this machine is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.meter import Cost, Meter
+from chat_sessions import ChatStore, DynamoDBSession
+from chat_sessions_local.dynamodb_local import DynamoDBLocal
+from chat_sessions_local.tables import create_table
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+START, END = "<!-- bench:store:start -->", "<!-- bench:store:end -->"
+TEXT = "x" * 600  # one 600-byte message text
+USER = "bench-user"
+
+
+def pair() -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": TEXT},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": TEXT, "annotations": []}],
+        },
+    ]
+
+
+@dataclass
+class Row:
+    operation: str
+    cost: Cost
+
+    def cells(self) -> list[str]:
+        c = self.cost
+        writes = f"{c.billed_write} + {c.billed_index_write} index" if c.billed_total_write else "0"
+        return [
+            self.operation,
+            str(c.round_trips),
+            " + ".join(dict.fromkeys(c.operations)) or "none",
+            f"{c.reported_read:g}",
+            f"{c.reported_write:g}",
+            writes,
+        ]
+
+
+def fill(store: ChatStore, session_id: str, items: int) -> None:
+    """History of ``items`` messages (pairs), written in large batches (not measured)."""
+    batch = [m for _ in range(49) for m in pair()]  # 98 messages: one transaction
+    while items > 0:
+        take = min(items, len(batch))
+        store.append_items(USER, session_id, batch[:take])
+        items -= take
+
+
+def run(server: DynamoDBLocal, table: str = "chat-bench") -> list[Row]:
+    """Measure every operation on a new table ``table`` of ``server``."""
+    client = server.client()
+    create_table(client, table)
+    meter = Meter(client, server.client(), table)
+    store = ChatStore(table, client=client, session_ttl_seconds=7 * 86_400)
+    rows: list[Row] = []
+
+    def measure(operation: str, action: Callable[[], object]) -> None:
+        with meter.measure() as cost:
+            action()
+        rows.append(Row(operation, cost))
+
+    measure("create session", lambda: store.create_session(USER, "s-0"))
+    measure("get session", lambda: store.get_session(USER, "s-0"))
+    measure(
+        "open a DynamoDBSession object",
+        lambda: DynamoDBSession("s-0", user_id=USER, store=store),
+    )
+    for length in (0, 100, 1_000, 10_000):
+        session_id = f"s-{length}"
+        store.create_session(USER, session_id)
+        fill(store, session_id, length)
+        measure(
+            f"append one pair (2 x 600 B) at history {length:,}",
+            lambda sid=session_id: store.append_items(USER, sid, pair()),  # type: ignore[misc]
+        )
+    for length in (100, 10_000):
+        measure(
+            f"read newest 20 at history {length:,}",
+            lambda sid=f"s-{length}": store.read_newest(USER, sid, 20),  # type: ignore[misc]
+        )
+    measure(
+        "SDK turn at history 10,000: get_items(20) + add_items(pair)",
+        lambda: asyncio.run(_sdk_turn(store, "s-10000")),
+    )
+    measure("page of 50 messages at history 10,000", lambda: store.list_messages(USER, "s-10000"))
+    for i in range(1, 25):
+        store.create_session(USER, f"s-list-{i}", title=f"Session {i}", metadata={"topic": "bench"})
+    measure("list 20 sessions", lambda: store.list_sessions(USER, limit=20))
+    measure(
+        "rename + set metadata",
+        lambda: store.update_session(USER, "s-0", title="Renamed", metadata={"k": "v"}),
+    )
+    measure("pop newest item at history 1,000", lambda: store.pop_item(USER, "s-1000"))
+    measure("clear history of 100 (incl. purge)", lambda: store.clear_items(USER, "s-100"))
+    measure("delete session of 1,000 (incl. purge)", lambda: store.delete_session(USER, "s-1000"))
+    return rows
+
+
+async def _sdk_turn(store: ChatStore, session_id: str) -> None:
+    session = DynamoDBSession(session_id, user_id=USER, store=store)
+    await session.get_items(20)
+    await session.add_items(pair())  # type: ignore[arg-type]
+
+
+def table(rows: list[Row]) -> str:
+    header = [
+        "operation",
+        "round trips",
+        "calls",
+        "read CU (reported)",
+        "write CU (DynamoDB Local reports)",
+        "write CU billed by AWS rules (table + index)",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def documented_table() -> str:
+    """The table as committed in docs/performance.md."""
+    match = re.search(re.escape(START) + "\n(.*?)\n" + re.escape(END), DOC.read_text(), flags=re.S)
+    if match is None:
+        raise SystemExit(f"{DOC} has no {START} ... {END} block")
+    return match.group(1)
+
+
+def write_doc(markdown: str) -> None:
+    text = DOC.read_text()
+    block = f"{START}\n{markdown}\n{END}"
+    updated, count = re.subn(re.escape(START) + ".*?" + re.escape(END), block, text, flags=re.S)
+    if count != 1:
+        raise SystemExit(f"{DOC} has no {START} ... {END} block")
+    DOC.write_text(updated)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with DynamoDBLocal() as server:
+        markdown = table(run(server))
+    print(markdown)
+    print(f"\n(DynamoDB Local, {time.monotonic() - started:.0f} s)", file=sys.stderr)
+    if not args.no_write:
+        write_doc(markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""``DynamoDBSession``: the OpenAI Agents SDK ``Session`` protocol over ``ChatStore``.
+
+    session = DynamoDBSession("conversation-1", user_id=verified_sub)
+    await Runner.run(agent, "Hello", session=session)
+
+Opening a session makes no DynamoDB call. Reads are strongly consistent, so a fresh object sees
+every earlier write. Blocking boto3 calls run in a worker thread. A write that has started completes
+even if the awaiting task is cancelled (a streaming client disconnecting); the cancellation is then
+re-raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar, cast
+
+from agents.memory import SessionABC
+from agents.memory.session_settings import SessionSettings, resolve_session_limit
+
+from .errors import SessionNotFoundError
+from .models import check_session_id, check_user_id
+from .repository import ChatStore
+
+if TYPE_CHECKING:
+    from agents.items import TResponseInputItem
+
+T = TypeVar("T")
+
+
+async def complete_despite_cancellation(work: Awaitable[T]) -> T:
+    """Await ``work`` to its end even if the caller is cancelled meanwhile, then re-raise that."""
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            cancelled = cancelled or exc
+    if cancelled is not None:
+        raise cancelled
+    return task.result()
+
+
+class DynamoDBSession(SessionABC):
+    """One user's conversation, stored in DynamoDB by ``ChatStore``.
+
+    Args:
+        session_id: The conversation id (``[A-Za-z0-9_.:-]``, at most 128 characters).
+        user_id: The owner, taken from a verified identity (e.g. a JWT ``sub``).
+        store: The store; defaults to one configured from ``CHAT_SESSIONS_*`` settings.
+        session_settings: SDK settings; ``limit`` bounds ``get_items()`` without an argument.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        user_id: str,
+        store: ChatStore | None = None,
+        session_settings: SessionSettings | None = None,
+    ) -> None:
+        self.session_id = check_session_id(session_id)
+        self.user_id = check_user_id(user_id)
+        self.session_settings = session_settings or SessionSettings()
+        self._store = store if store is not None else ChatStore()
+        self._last_seq: int | None = None  # a hint that saves a round trip; never trusted
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The newest ``limit`` items (all when ``None``), oldest first.
+
+        ``[]`` for an unknown, expired or empty session. Like ``SQLiteSession``, 0 gives ``[]``
+        and a negative limit gives everything.
+        """
+        resolved = resolve_session_limit(limit, self.session_settings)
+        if resolved == 0:
+            return []
+        try:
+            session, messages = await asyncio.to_thread(
+                self._store.read_newest,
+                self.user_id,
+                self.session_id,
+                None if resolved is None or resolved < 0 else resolved,
+            )
+        except SessionNotFoundError:
+            return []
+        self._last_seq = session.last_seq
+        return [cast("TResponseInputItem", message.item) for message in messages]
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append ``items`` atomically, creating the session on first use."""
+        if not items:
+            return
+        result = await complete_despite_cancellation(
+            asyncio.to_thread(
+                self._store.append_items,
+                self.user_id,
+                self.session_id,
+                list(items),
+                create_missing=True,
+                last_seq_hint=self._last_seq,
+            )
+        )
+        self._last_seq = result.last_seq
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove and return the newest item; ``None`` if there is none."""
+        try:
+            message = await complete_despite_cancellation(
+                asyncio.to_thread(self._store.pop_item, self.user_id, self.session_id)
+            )
+        except SessionNotFoundError:
+            return None
+        return None if message is None else cast("TResponseInputItem", message.item)
+
+    async def clear_session(self) -> None:
+        """Remove every item; the session itself (title, metadata) stays."""
+        try:
+            await complete_despite_cancellation(
+                asyncio.to_thread(self._store.clear_items, self.user_id, self.session_id)
+            )
+        except SessionNotFoundError:
+            return

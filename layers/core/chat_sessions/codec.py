@@ -1,0 +1,110 @@
+"""How one Agents SDK item becomes DynamoDB attributes, and back, exactly as JSON.
+
+Small items are JSON text (readable in the console); larger ones are zlib-compressed when that is
+smaller (DynamoDB bills per started KB); compressed payloads over one row's share are split into
+``CHUNK#`` rows written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from .errors import InvalidInputError, ItemTooLargeError
+
+MAX_ITEM_BYTES = 1024 * 1024
+"""Largest item accepted, measured as compact UTF-8 JSON."""
+COMPRESS_ABOVE_BYTES = 1024
+CHUNK_BYTES = 300 * 1024
+"""Payload per row; leaves room under DynamoDB's 400 KB item limit for keys and attributes."""
+
+
+class CorruptItemError(Exception):
+    """A stored row cannot be decoded; readers skip it with a warning."""
+
+
+@dataclass(frozen=True)
+class EncodedItem:
+    """The attributes of the message row (keys excluded) and the payloads of its chunk rows."""
+
+    attributes: dict[str, Any]
+    chunks: list[bytes]
+    stored_bytes: int
+
+
+def to_json_dict(item: object) -> dict[str, Any]:
+    """The JSON form of an SDK item: dicts as they are, pydantic models dumped in JSON mode."""
+    if isinstance(item, BaseModel):
+        dumped = item.model_dump(mode="json", exclude_unset=True)
+    elif isinstance(item, Mapping):
+        dumped = dict(item)
+    else:
+        raise InvalidInputError(
+            "an item must be a JSON object (dict) or a pydantic model",
+            details=[{"type": type(item).__name__}],
+        )
+    return dumped
+
+
+def encode_item(item: object) -> EncodedItem:
+    """Serialize one item; raises ``ItemTooLargeError`` over ``MAX_ITEM_BYTES``."""
+    try:
+        text = json.dumps(
+            to_json_dict(item), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"item is not JSON-serializable: {exc}") from None
+    raw = text.encode()
+    if len(raw) > MAX_ITEM_BYTES:
+        raise ItemTooLargeError(
+            f"item is {len(raw)} bytes as JSON; the maximum is {MAX_ITEM_BYTES}",
+            details=[{"size": len(raw), "max": MAX_ITEM_BYTES}],
+        )
+    if len(raw) <= COMPRESS_ABOVE_BYTES:
+        return EncodedItem({"item": {"S": text}}, [], len(raw))
+    packed = zlib.compress(raw, 6)
+    if len(packed) >= len(raw) and len(raw) <= CHUNK_BYTES:
+        return EncodedItem({"item": {"S": text}}, [], len(raw))
+    if len(packed) <= CHUNK_BYTES:
+        return EncodedItem({"item_z": {"B": packed}}, [], len(packed))
+    chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
+    return EncodedItem({"item_parts": {"N": str(len(chunks))}}, chunks, len(packed))
+
+
+def chunk_count(attributes: Mapping[str, Any]) -> int:
+    """How many chunk rows a stored message row says it has (0 when inline)."""
+    parts = attributes.get("item_parts")
+    if parts is None:
+        return 0
+    try:
+        return int(parts["N"])
+    except (KeyError, TypeError, ValueError):
+        raise CorruptItemError("item_parts is not a number") from None
+
+
+def decode_item(attributes: Mapping[str, Any], chunks: list[bytes] | None = None) -> dict[str, Any]:
+    """The stored JSON object; raises ``CorruptItemError`` for anything we did not write."""
+    try:
+        if "item" in attributes:
+            text = attributes["item"]["S"]
+        elif "item_z" in attributes:
+            text = zlib.decompress(attributes["item_z"]["B"]).decode()
+        elif "item_parts" in attributes:
+            if not chunks or len(chunks) != chunk_count(attributes):
+                raise CorruptItemError("missing chunks")
+            text = zlib.decompress(b"".join(chunks)).decode()
+        else:
+            raise CorruptItemError("no payload attribute")
+        value = json.loads(text)
+    except CorruptItemError:
+        raise
+    except (KeyError, TypeError, ValueError, zlib.error) as exc:
+        raise CorruptItemError(type(exc).__name__) from None
+    if not isinstance(value, dict):
+        raise CorruptItemError("payload is not a JSON object")
+    return value

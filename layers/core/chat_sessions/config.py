@@ -1,0 +1,40 @@
+"""Settings read from the environment (prefix ``CHAT_SESSIONS_``), lazily and once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DAY = 86_400
+
+
+class StoreSettings(BaseSettings):
+    """Where the table is and how long idle sessions live."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAT_SESSIONS_", frozen=True)
+
+    table_name: str = "chat-sessions"
+    endpoint_url: str | None = None
+    """Set for DynamoDB Local; unset in AWS."""
+    region: str | None = None
+    session_ttl_seconds: int = 7 * DAY
+    min_session_ttl_seconds: int = 60
+    max_session_ttl_seconds: int = 365 * DAY
+
+    @model_validator(mode="after")
+    def _ttl_within_bounds(self) -> StoreSettings:
+        low, high = self.min_session_ttl_seconds, self.max_session_ttl_seconds
+        if not 0 < low <= self.session_ttl_seconds <= high:
+            raise ValueError(
+                f"session_ttl_seconds must lie within [{low}, {high}], "
+                f"got {self.session_ttl_seconds}"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> StoreSettings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()``."""
+    return StoreSettings()

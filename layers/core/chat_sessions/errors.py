@@ -1,0 +1,75 @@
+"""Domain errors: one hierarchy, translated to HTTP once by the API edge.
+
+Every error has a stable snake_case ``code``; callers decide by type (or code), never by message
+text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class ChatSessionsError(Exception):
+    """Base of every error chat-sessions raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+
+
+class InvalidInputError(ChatSessionsError):
+    """A value breaks a documented rule (id format, metadata bounds, empty batch...)."""
+
+    code = "invalid_input"
+
+
+class InvalidCursorError(InvalidInputError):
+    """A pagination cursor was not produced by us for this listing."""
+
+    code = "invalid_cursor"
+
+
+class NotFoundError(ChatSessionsError):
+    """The thing does not exist, has expired, or belongs to someone else (never disclosed which)."""
+
+    code = "not_found"
+
+
+class SessionNotFoundError(NotFoundError):
+    code = "session_not_found"
+
+
+class ConflictError(ChatSessionsError):
+    """A concurrent write kept winning; nothing was written."""
+
+    code = "conflict"
+
+
+class TooLargeError(ChatSessionsError):
+    """Input over a documented size maximum; nothing was written."""
+
+    code = "too_large"
+
+
+class ItemTooLargeError(TooLargeError):
+    code = "item_too_large"
+
+
+class BatchTooLargeError(TooLargeError):
+    code = "batch_too_large"
+
+
+class ThrottledError(ChatSessionsError):
+    """DynamoDB kept throttling after retries; safe to retry later."""
+
+    code = "throttled"
+
+
+class UnavailableError(ChatSessionsError):
+    """DynamoDB could not be reached or failed internally after retries; safe to retry later."""
+
+    code = "unavailable"

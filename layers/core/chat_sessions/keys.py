@@ -1,0 +1,32 @@
+"""Every DynamoDB key string, built in one place (see docs/data-model.md)."""
+
+from __future__ import annotations
+
+SESSION_SK = "SESSION"
+MESSAGE_PREFIX = "MSG#"
+CHUNK_PREFIX = "CHUNK#"
+SEQ_DIGITS = 20
+ACTIVITY_INDEX = "sessions_by_activity"
+
+
+def partition_key(user_id: str, session_id: str) -> str:
+    """One user's session partition. Session ids contain no '#', so the split is unambiguous."""
+    return f"{user_id}#{session_id}"
+
+
+def message_sk(seq: int) -> str:
+    return f"{MESSAGE_PREFIX}{seq:0{SEQ_DIGITS}d}"
+
+
+def chunk_sk(seq: int, index: int) -> str:
+    return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#{index:03d}"
+
+
+def last_chunk_sk(seq: int) -> str:
+    """Upper bound of every chunk sort key of messages up to ``seq``."""
+    return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#~"
+
+
+def seq_of(message_sort_key: str) -> int:
+    """The sequence number in a ``MSG#`` sort key."""
+    return int(message_sort_key[len(MESSAGE_PREFIX) :])

@@ -1,0 +1,125 @@
+"""Domain models and the validation rules for what callers may store (one place for each rule)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import InvalidInputError
+
+MAX_TITLE_CHARS = 256
+MAX_METADATA_KEYS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+MAX_METADATA_BYTES = 2048
+
+
+def _metadata_within_bytes(value: dict[str, str]) -> dict[str, str]:
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes as JSON; the maximum is {MAX_METADATA_BYTES}")
+    return value
+
+
+UserId = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+SessionId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(max_length=MAX_METADATA_KEYS),
+    AfterValidator(_metadata_within_bytes),
+]
+Order = Literal["asc", "desc"]
+
+_user_id = TypeAdapter(UserId)
+_session_id = TypeAdapter(SessionId)
+_title = TypeAdapter(Title)
+_metadata = TypeAdapter(Metadata)
+
+
+def _checked(adapter: TypeAdapter[Any], value: object, field: str) -> Any:
+    try:
+        return adapter.validate_python(value, strict=True)
+    except PydanticValidationError as exc:
+        details = [
+            {"loc": [field, *err["loc"]], "type": err["type"], "msg": err["msg"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise InvalidInputError(f"invalid {field}", details=details) from None
+
+
+def check_user_id(value: object) -> str:
+    return str(_checked(_user_id, value, "user_id"))
+
+
+def check_session_id(value: object) -> str:
+    return str(_checked(_session_id, value, "session_id"))
+
+
+def check_title(value: object) -> str:
+    return str(_checked(_title, value, "title"))
+
+
+def check_metadata(value: object) -> dict[str, str]:
+    return dict(_checked(_metadata, value, "metadata"))
+
+
+class ChatSession(BaseModel):
+    """A session as stored; ``first_seq``/``last_seq`` are the visible message window (internal)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    title: str | None
+    metadata: dict[str, str]
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    first_seq: int = Field(exclude=True)
+    last_seq: int = Field(exclude=True)
+
+
+class StoredMessage(BaseModel):
+    """One Agents SDK item as stored, with its position in the session."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    item: dict[str, Any]
+    created_at: datetime
+
+
+class SessionPage(BaseModel):
+    sessions: list[ChatSession]
+    next_cursor: str | None
+
+
+class MessagePage(BaseModel):
+    messages: list[StoredMessage]
+    next_cursor: str | None
+
+
+class AppendResult(BaseModel):
+    """Where a batch landed: sequence numbers ``first_seq`` to ``last_seq``."""
+
+    appended: int
+    first_seq: int
+    last_seq: int

@@ -1,0 +1,834 @@
+"""The store: every DynamoDB call chat-sessions makes (design and costs in docs/data-model.md).
+
+Only this module talks to boto3. It validates ids, builds keys through ``keys``, turns DynamoDB
+errors into domain errors by code, and hides pagination keys behind opaque cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import keys
+from .clock import Clock, from_iso, to_iso, to_micros
+from .codec import CorruptItemError, chunk_count, decode_item, encode_item
+from .cursor import decode_cursor, encode_cursor
+from .dynamodb import default_client, error_code, translate
+from .errors import (
+    BatchTooLargeError,
+    ConflictError,
+    InvalidCursorError,
+    InvalidInputError,
+    SessionNotFoundError,
+)
+from .models import (
+    AppendResult,
+    ChatSession,
+    MessagePage,
+    Order,
+    SessionPage,
+    StoredMessage,
+    check_metadata,
+    check_session_id,
+    check_title,
+    check_user_id,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+Item = dict[str, Any]
+"""A DynamoDB item in wire format (``{"attr": {"S": ...}}``)."""
+
+MAX_TRANSACTION_ROWS = 100
+MAX_TRANSACTION_BYTES = 4_000_000
+"""DynamoDB's 4 MB transaction cap, less a margin for keys and attribute names."""
+ROW_OVERHEAD_BYTES = 200
+RETRY_GAP_US = 1000
+# Codes we handle ourselves; everything else goes through ``translate``.
+_EXPECTED_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+_LIVE = "attribute_exists(pk) AND expires_at > :now_s"
+
+
+class _Unset:
+    """Marks an argument the caller did not pass (``None`` means "remove")."""
+
+
+UNSET: Any = _Unset()
+
+
+class ChatStore:
+    """Sessions and their messages for many users in one DynamoDB table.
+
+    Args:
+        table_name: The table; defaults to ``CHAT_SESSIONS_TABLE_NAME``.
+        client: A boto3 DynamoDB client; defaults to a lazily created, process-wide one.
+        clock: Seconds since the epoch; expiry and sequence numbers follow it (tests inject one).
+        session_ttl_seconds: Idle lifetime; defaults to ``CHAT_SESSIONS_SESSION_TTL_SECONDS``.
+        conflict_budget_seconds: How long a write that keeps losing to concurrent writers retries
+            before ``ConflictError`` (nothing written).
+        sleep: How to wait between those tries (tests may inject one).
+    """
+
+    def __init__(
+        self,
+        table_name: str | None = None,
+        *,
+        client: DynamoDBClient | None = None,
+        clock: Clock = time.time,
+        session_ttl_seconds: int | None = None,
+        conflict_budget_seconds: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if table_name is None or session_ttl_seconds is None:
+            from .config import get_settings
+
+            settings = get_settings()
+            table_name = table_name or settings.table_name
+            if session_ttl_seconds is None:
+                session_ttl_seconds = settings.session_ttl_seconds
+        if session_ttl_seconds <= 0:
+            raise ValueError("session_ttl_seconds must be positive")
+        self.table_name = table_name
+        self.session_ttl_seconds = session_ttl_seconds
+        self._client = client
+        self._clock = clock
+        self._conflict_budget_seconds = conflict_budget_seconds
+        self._sleep = sleep
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = default_client()
+        return self._client
+
+    # ----------------------------------------------------------------------------------- sessions
+
+    def create_session(
+        self,
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        title: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> tuple[ChatSession, bool]:
+        """Create a session, or return the live one that already has this id (never overwritten).
+
+        Returns:
+            The session and whether this call created it.
+        """
+        user_id = check_user_id(user_id)
+        session_id = check_session_id(session_id) if session_id is not None else uuid.uuid4().hex
+        title = check_title(title) if title is not None else None
+        metadata = check_metadata(metadata) if metadata is not None else {}
+        now = self._clock()
+        header = self._new_header(user_id, session_id, now, title=title, metadata=metadata)
+        try:
+            self._call(
+                "put_item",
+                TableName=self.table_name,
+                Item=header,
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now_s",
+                ExpressionAttributeValues={":now_s": _n(math.floor(now))},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            existing = cast("Item | None", exc.response.get("Item"))
+            if existing is None:
+                return self.get_session(user_id, session_id), False
+            return _session_from(existing), False
+        return _session_from(header), True
+
+    def get_session(self, user_id: str, session_id: str) -> ChatSession:
+        """The live session, or ``SessionNotFoundError`` (absent, expired, or not this user's)."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        response = self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+            ConsistentRead=True,
+        )
+        return _session_from(self._live_header(response.get("Item"), self._clock()))
+
+    def list_sessions(
+        self, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> SessionPage:
+        """The user's live sessions, most recent activity first, ``limit`` per page."""
+        user_id = check_user_id(user_id)
+        if not 1 <= limit <= 100:
+            raise InvalidInputError("limit must be between 1 and 100")
+        now = self._clock()
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": keys.ACTIVITY_INDEX,
+            "KeyConditionExpression": "user_id = :user",
+            "FilterExpression": "expires_at > :now_s",
+            "ExpressionAttributeValues": {":user": _s(user_id), ":now_s": _n(math.floor(now))},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor is not None:
+            request["ExclusiveStartKey"] = _session_cursor_key(user_id, cursor)
+        sessions: list[ChatSession] = []
+        more = False
+        while True:
+            response = self._call("query", **request)
+            page = response.get("Items", [])
+            for consumed, item in enumerate(page, start=1):
+                sessions.append(_session_from(item))
+                if len(sessions) == limit:
+                    more = consumed < len(page)
+                    break
+            last_key = response.get("LastEvaluatedKey")
+            more = more or last_key is not None
+            if len(sessions) == limit or last_key is None:
+                break
+            request["ExclusiveStartKey"] = last_key
+        next_cursor = None
+        if more and sessions:
+            last = sessions[-1]
+            next_cursor = encode_cursor(
+                "sessions", u=to_iso(last.updated_at.timestamp()), i=last.session_id
+            )
+        return SessionPage(sessions=sessions, next_cursor=next_cursor)
+
+    def update_session(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        title: str | None = UNSET,
+        metadata: dict[str, str] = UNSET,
+    ) -> ChatSession:
+        """Set the title (``None`` removes it) and/or replace the metadata; counts as activity."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        now = self._clock()
+        sets = ["updated_at = :now_iso", "expires_at = :exp"]
+        removes: list[str] = []
+        values: Item = {
+            ":now_s": _n(math.floor(now)),
+            ":now_iso": _s(to_iso(now)),
+            ":exp": _n(self._expiry(now)),
+        }
+        if title is None:
+            removes.append("title")
+        elif title is not UNSET:
+            sets.append("title = :title")
+            values[":title"] = _s(check_title(title))
+        if metadata is not UNSET:
+            sets.append("metadata = :metadata")
+            values[":metadata"] = _string_map(check_metadata(metadata))
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                UpdateExpression=expression,
+                ConditionExpression=_LIVE,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            raise SessionNotFoundError("session not found") from None
+        return _session_from(response["Attributes"])
+
+    def delete_session(self, user_id: str, session_id: str) -> bool:
+        """Delete the session and its messages; idempotent.
+
+        Returns:
+            Whether a live session was deleted (``False`` when absent or already expired).
+        """
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        now = self._clock()
+        response = self._call(
+            "delete_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+            ReturnValues="ALL_OLD",
+        )
+        old = response.get("Attributes")
+        if old is None:
+            return False
+        self.purge(pk, up_to_seq=int(old["last_seq"]["N"]))
+        return _is_live(old, now)
+
+    # ----------------------------------------------------------------------------------- messages
+
+    def append_items(
+        self,
+        user_id: str,
+        session_id: str,
+        items: Sequence[object],
+        *,
+        create_missing: bool = False,
+        last_seq_hint: int | None = None,
+    ) -> AppendResult:
+        """Append a batch atomically and in order, after every batch committed before it.
+
+        Args:
+            items: Agents SDK input items (dicts or pydantic models).
+            create_missing: Create the session if it is absent or expired (the SDK ``Session`` way);
+                otherwise such a session raises ``SessionNotFoundError``.
+            last_seq_hint: The session's ``last_seq`` as last seen by the caller; saves the conflict
+                round trip when the clock alone would not be past it.
+
+        Raises:
+            SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, ConflictError, and the
+            throttling/unavailable errors. In every case nothing was written.
+        """
+        user_id = check_user_id(user_id)
+        session_id = check_session_id(session_id)
+        if not items:
+            raise InvalidInputError("items must not be empty")
+        encoded = [encode_item(item) for item in items]
+        rows = sum(1 + len(e.chunks) for e in encoded)
+        size = sum(e.stored_bytes + ROW_OVERHEAD_BYTES * (1 + len(e.chunks)) for e in encoded)
+        if rows + 1 > MAX_TRANSACTION_ROWS or size > MAX_TRANSACTION_BYTES:
+            raise BatchTooLargeError(
+                f"a batch must fit one transaction: at most {MAX_TRANSACTION_ROWS - 1} rows and "
+                f"{MAX_TRANSACTION_BYTES} bytes; this one needs {rows} rows and {size} bytes",
+                details=[{"rows": rows, "bytes": size}],
+            )
+        pk = keys.partition_key(user_id, session_id)
+        known_last = last_seq_hint or 0
+        replace_expired = False
+        for attempt in self._attempts():
+            now = self._clock()
+            base = max(to_micros(now), known_last + 1)
+            last = base + len(encoded) - 1
+            if replace_expired:
+                header = self._new_header(user_id, session_id, now, first_seq=base)
+                header.update(last_seq=_n(last), message_count=_n(len(encoded)))
+                header_action = {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": header,
+                        "ConditionExpression": "attribute_exists(pk) AND expires_at <= :now_s",
+                        "ExpressionAttributeValues": {":now_s": _n(math.floor(now))},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            else:
+                header_action = self._append_header_update(
+                    user_id, session_id, now, base, last, len(encoded), create_missing
+                )
+            actions: list[Item] = [header_action]
+            created_at = _s(to_iso(now))
+            for offset, entry in enumerate(encoded):
+                seq = base + offset
+                message = {"pk": _s(pk), "sk": _s(keys.message_sk(seq)), "created_at": created_at}
+                message.update(entry.attributes)
+                actions.append({"Put": {"TableName": self.table_name, "Item": message}})
+                for index, chunk in enumerate(entry.chunks):
+                    chunk_row = {
+                        "pk": _s(pk),
+                        "sk": _s(keys.chunk_sk(seq, index)),
+                        "data": {"B": chunk},
+                    }
+                    actions.append({"Put": {"TableName": self.table_name, "Item": chunk_row}})
+            try:
+                self._call("transact_write_items", TransactItems=actions)
+                return AppendResult(appended=len(encoded), first_seq=base, last_seq=last)
+            except ClientError as exc:
+                reasons = _cancellation_reasons(exc)
+                header_reason = reasons[0] if reasons else {}
+                if header_reason.get("Code") == "ConditionalCheckFailed":
+                    current = header_reason.get("Item")
+                    if current is not None and _is_live(current, now):
+                        # Lost a race: go after the winner. The random gap (seqs are µs) lets the
+                        # writers that lost together land in one round instead of colliding again.
+                        known_last = int(current["last_seq"]["N"]) + random.randrange(RETRY_GAP_US)
+                        replace_expired = False
+                        if attempt:
+                            self._backoff(attempt)
+                        continue
+                    if not create_missing:
+                        raise SessionNotFoundError("session not found") from None
+                    replace_expired = current is not None
+                    continue
+                if not _is_transaction_conflict(reasons):
+                    raise translate(exc) from exc
+                self._backoff(attempt)
+        raise ConflictError("too many concurrent writes to this session; retry")
+
+    def read_newest(
+        self, user_id: str, session_id: str, limit: int | None
+    ) -> tuple[ChatSession, list[StoredMessage]]:
+        """The session and its newest ``limit`` messages (all when ``None``), oldest first.
+
+        One Query returns the header and the messages together.
+        """
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        if limit is not None and limit < 0:
+            raise InvalidInputError("limit must not be negative")
+        header, rows = self._read_newest_rows(pk, limit, self._clock())
+        messages = self._decode_rows(pk, rows)
+        messages.reverse()
+        return _session_from(header), messages
+
+    def list_messages(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        order: Order = "asc",
+    ) -> MessagePage:
+        """One page of the whole history, oldest first (``asc``) or newest first (``desc``)."""
+        if not 1 <= limit <= 100:
+            raise InvalidInputError("limit must be between 1 and 100")
+        if order not in ("asc", "desc"):
+            raise InvalidInputError("order must be 'asc' or 'desc'")
+        session = self.get_session(user_id, session_id)
+        pk = keys.partition_key(user_id, session.session_id)
+        low, high = session.first_seq, session.last_seq
+        if cursor is not None:
+            position = decode_cursor(cursor, "messages")
+            after = position.get("s")
+            if not isinstance(after, int) or position.get("o") != order:
+                raise InvalidCursorError("the cursor is not one this API issued for this listing")
+            low, high = (
+                (max(low, after + 1), high) if order == "asc" else (low, min(high, after - 1))
+            )
+        if low > high:
+            return MessagePage(messages=[], next_cursor=None)
+        response = self._call(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": _s(pk),
+                ":low": _s(keys.message_sk(low)),
+                ":high": _s(keys.message_sk(high)),
+            },
+            ScanIndexForward=order == "asc",
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        rows = response.get("Items", [])
+        next_cursor = None
+        if rows and response.get("LastEvaluatedKey") is not None:
+            edge = keys.seq_of(rows[-1]["sk"]["S"])
+            if edge != (high if order == "asc" else low):
+                next_cursor = encode_cursor("messages", s=edge, o=order)
+        return MessagePage(messages=self._decode_rows(pk, rows), next_cursor=next_cursor)
+
+    def pop_item(self, user_id: str, session_id: str) -> StoredMessage | None:
+        """Remove and return the newest message (``None`` when there is none).
+
+        Two concurrent pops never return the same message: the delete is conditional on the row
+        still existing, and the loser moves on to the next one.
+        """
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        for attempt in self._attempts():
+            now = self._clock()
+            _, rows = self._read_newest_rows(pk, 1, now)
+            if not rows:
+                return None
+            row = rows[0]
+            seq = keys.seq_of(row["sk"]["S"])
+            try:
+                parts = chunk_count(row)
+            except CorruptItemError:
+                parts = 0
+            actions: list[Item] = [
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": _s(pk), "sk": row["sk"]},
+                        "ConditionExpression": "attribute_exists(sk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                        "UpdateExpression": "SET updated_at = :now_iso, expires_at = :exp "
+                        "ADD message_count :minus_one",
+                        "ConditionExpression": f"{_LIVE} AND first_seq <= :seq",
+                        "ExpressionAttributeValues": {
+                            ":now_s": _n(math.floor(now)),
+                            ":now_iso": _s(to_iso(now)),
+                            ":exp": _n(self._expiry(now)),
+                            ":minus_one": _n(-1),
+                            ":seq": _n(seq),
+                        },
+                    }
+                },
+            ]
+            actions += [
+                {"Delete": {"TableName": self.table_name, "Key": _chunk_key(pk, seq, index)}}
+                for index in range(parts)
+            ]
+            decoded = self._decode_rows(pk, [row])  # before the delete: chunks still exist
+            try:
+                self._call("transact_write_items", TransactItems=actions)
+            except ClientError as exc:
+                reasons = _cancellation_reasons(exc)
+                lost_race = any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+                if not (lost_race or _is_transaction_conflict(reasons)):
+                    raise translate(exc) from exc
+                self._backoff(attempt)
+                continue  # re-read: the row is gone, the session cleared, deleted or expired
+            if decoded:
+                return decoded[0]
+            # An unreadable row was dropped (as SQLiteSession does); pop the next one.
+        raise ConflictError("too many concurrent writes to this session; retry")
+
+    def clear_items(self, user_id: str, session_id: str) -> None:
+        """Remove every message; the session stays. Atomic: the visible window moves past them."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        now = self._clock()
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                UpdateExpression="SET first_seq = last_seq + :one, message_count = :zero, "
+                "updated_at = :now_iso, expires_at = :exp",
+                ConditionExpression=_LIVE,
+                ExpressionAttributeValues={
+                    ":now_s": _n(math.floor(now)),
+                    ":now_iso": _s(to_iso(now)),
+                    ":exp": _n(self._expiry(now)),
+                    ":one": _n(1),
+                    ":zero": _n(0),
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError:
+            raise SessionNotFoundError("session not found") from None
+        self.purge(pk, up_to_seq=int(response["Attributes"]["last_seq"]["N"]))
+
+    def purge(self, pk: str, *, up_to_seq: int) -> int:
+        """Physically delete the message and chunk rows of ``pk`` with seq <= ``up_to_seq``.
+
+        Idempotent; never touches rows written after ``up_to_seq`` (a re-created session's).
+
+        Returns:
+            How many rows were deleted.
+        """
+        deleted = 0
+        for low, high in (
+            (keys.CHUNK_PREFIX, keys.last_chunk_sk(up_to_seq)),
+            (keys.MESSAGE_PREFIX, keys.message_sk(up_to_seq)),
+        ):
+            batch: list[Item] = []
+            for row_key in self._query_keys(pk, low, high):
+                batch.append(row_key)
+                if len(batch) == 25:
+                    deleted += self._delete_rows(batch)
+                    batch = []
+            deleted += self._delete_rows(batch)
+        return deleted
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _call(self, operation: str, /, **request: Any) -> Any:
+        """One DynamoDB call; errors other than condition failures become domain errors."""
+        try:
+            return getattr(self.client, operation)(**request)
+        except ClientError as exc:
+            if error_code(exc) in _EXPECTED_CODES:
+                raise
+            raise translate(exc) from exc
+        except BotoCoreError as exc:
+            raise translate(exc) from exc
+
+    def _attempts(self) -> Iterator[int]:
+        """Numbers the tries of a contended write until its time budget is spent (at least 3)."""
+        deadline = time.monotonic() + self._conflict_budget_seconds
+        attempt = 0
+        while attempt < 3 or time.monotonic() < deadline:
+            yield attempt
+            attempt += 1
+
+    def _backoff(self, attempt: int) -> None:
+        # Full jitter spreads writers that collided so they stop colliding again.
+        self._sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+
+    def _expiry(self, now: float) -> int:
+        return math.floor(now) + self.session_ttl_seconds
+
+    def _new_header(
+        self,
+        user_id: str,
+        session_id: str,
+        now: float,
+        *,
+        title: str | None = None,
+        metadata: dict[str, str] | None = None,
+        first_seq: int | None = None,
+    ) -> Item:
+        first = to_micros(now) if first_seq is None else first_seq
+        header: Item = {
+            "pk": _s(keys.partition_key(user_id, session_id)),
+            "sk": _s(keys.SESSION_SK),
+            "user_id": _s(user_id),
+            "session_id": _s(session_id),
+            "metadata": _string_map(metadata or {}),
+            "created_at": _s(to_iso(now)),
+            "updated_at": _s(to_iso(now)),
+            "expires_at": _n(self._expiry(now)),
+            "message_count": _n(0),
+            "first_seq": _n(first),
+            "last_seq": _n(first - 1),
+        }
+        if title is not None:
+            header["title"] = _s(title)
+        return header
+
+    def _append_header_update(
+        self,
+        user_id: str,
+        session_id: str,
+        now: float,
+        base: int,
+        last: int,
+        count: int,
+        create_missing: bool,
+    ) -> Item:
+        # One expression serves both "append to a live session" and "create it on first append".
+        condition = "expires_at > :now_s AND last_seq < :base"
+        if create_missing:
+            condition = f"attribute_not_exists(pk) OR ({condition})"
+        else:
+            condition = f"attribute_exists(pk) AND {condition}"
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {
+                    "pk": _s(keys.partition_key(user_id, session_id)),
+                    "sk": _s(keys.SESSION_SK),
+                },
+                "UpdateExpression": "SET user_id = :user, session_id = :session, "
+                "updated_at = :now_iso, expires_at = :exp, last_seq = :last, "
+                "created_at = if_not_exists(created_at, :now_iso), "
+                "first_seq = if_not_exists(first_seq, :base), "
+                "metadata = if_not_exists(metadata, :no_metadata) "
+                "ADD message_count :count",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {
+                    ":user": _s(user_id),
+                    ":session": _s(session_id),
+                    ":now_s": _n(math.floor(now)),
+                    ":now_iso": _s(to_iso(now)),
+                    ":exp": _n(self._expiry(now)),
+                    ":base": _n(base),
+                    ":last": _n(last),
+                    ":count": _n(count),
+                    ":no_metadata": {"M": {}},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _live_header(self, item: Item | None, now: float) -> Item:
+        if item is None or not _is_live(item, now):
+            raise SessionNotFoundError("session not found")
+        return item
+
+    def _read_newest_rows(self, pk: str, limit: int | None, now: float) -> tuple[Item, list[Item]]:
+        """The live header and up to ``limit`` visible message rows, newest first, in one Query
+        (more only when DynamoDB's 1 MB page ends first or unreadable rows must be skipped)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": _s(pk),
+                ":low": _s(keys.MESSAGE_PREFIX),
+                ":high": _s(keys.SESSION_SK),
+            },
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        if limit is not None:
+            request["Limit"] = limit + 1
+        header: Item | None = None
+        rows: list[Item] = []
+        while True:
+            response = self._call("query", **request)
+            for item in response.get("Items", []):
+                if header is None:
+                    if item["sk"]["S"] != keys.SESSION_SK:
+                        raise SessionNotFoundError("session not found")
+                    header = self._live_header(item, now)
+                    if limit == 0:
+                        return header, rows
+                    continue
+                seq = keys.seq_of(item["sk"]["S"])
+                if seq < int(header["first_seq"]["N"]):
+                    return header, rows  # older rows were cleared or belong to a deleted session
+                if seq <= int(header["last_seq"]["N"]):
+                    rows.append(item)
+                    if limit is not None and len(rows) >= limit:
+                        return header, rows
+            last_key = response.get("LastEvaluatedKey")
+            if last_key is None:
+                break
+            request["ExclusiveStartKey"] = last_key
+        if header is None:
+            raise SessionNotFoundError("session not found")
+        return header, rows
+
+    def _decode_rows(self, pk: str, rows: list[Item]) -> list[StoredMessage]:
+        """Stored messages for ``rows`` (same order), fetching chunks in one batch; unreadable rows
+        are skipped with a warning naming the row, never its content."""
+        wanted: list[Item] = []
+        for row in rows:
+            try:
+                parts = chunk_count(row)
+            except CorruptItemError:
+                continue
+            seq = keys.seq_of(row["sk"]["S"])
+            wanted += [_chunk_key(pk, seq, index) for index in range(parts)]
+        chunks = self._get_chunks(wanted)
+        messages: list[StoredMessage] = []
+        for row in rows:
+            sort_key = row["sk"]["S"]
+            seq = keys.seq_of(sort_key)
+            try:
+                parts = chunk_count(row)
+                payload = [
+                    chunks[keys.chunk_sk(seq, i)]
+                    for i in range(parts)
+                    if keys.chunk_sk(seq, i) in chunks
+                ]
+                item = decode_item(row, payload)
+                created_at = from_iso(row["created_at"]["S"])
+            except (CorruptItemError, KeyError, ValueError) as exc:
+                logger.warning(
+                    "skipping unreadable message row",
+                    extra={"sk": sort_key, "reason": str(exc) or type(exc).__name__},
+                )
+                continue
+            messages.append(StoredMessage(seq=seq, item=item, created_at=created_at))
+        return messages
+
+    def _get_chunks(self, chunk_keys: list[Item]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        pending = list(chunk_keys)
+        attempt = 0
+        while pending:
+            batch, pending = pending[:100], pending[100:]
+            request = {self.table_name: {"Keys": batch, "ConsistentRead": True}}
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    found[item["sk"]["S"]] = bytes(item["data"]["B"])
+                request = response.get("UnprocessedKeys") or {}
+                if request:
+                    self._backoff(attempt)
+                    attempt += 1
+        return found
+
+    def _query_keys(self, pk: str, low: str, high: str) -> Iterator[Item]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": _s(pk), ":low": _s(low), ":high": _s(high)},
+            "ProjectionExpression": "pk, sk",
+        }
+        while True:
+            response = self._call("query", **request)
+            yield from response.get("Items", [])
+            last_key = response.get("LastEvaluatedKey")
+            if last_key is None:
+                return
+            request["ExclusiveStartKey"] = last_key
+
+    def _delete_rows(self, row_keys: list[Item]) -> int:
+        if not row_keys:
+            return 0
+        request = {self.table_name: [{"DeleteRequest": {"Key": key}} for key in row_keys]}
+        attempt = 0
+        while request:
+            response = self._call("batch_write_item", RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if request:
+                self._backoff(attempt)
+                attempt += 1
+        return len(row_keys)
+
+
+# ------------------------------------------------------------------------------------ wire helpers
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _string_map(values: dict[str, str]) -> dict[str, Any]:
+    return {"M": {key: {"S": value} for key, value in values.items()}}
+
+
+def _chunk_key(pk: str, seq: int, index: int) -> Item:
+    return {"pk": _s(pk), "sk": _s(keys.chunk_sk(seq, index))}
+
+
+def _is_live(header: Item, now: float) -> bool:
+    return int(header["expires_at"]["N"]) > now
+
+
+def _session_from(header: Item) -> ChatSession:
+    return ChatSession(
+        session_id=header["session_id"]["S"],
+        title=header["title"]["S"] if "title" in header else None,
+        metadata={
+            key: value["S"] for key, value in header.get("metadata", {}).get("M", {}).items()
+        },
+        message_count=int(header["message_count"]["N"]),
+        created_at=from_iso(header["created_at"]["S"]),
+        updated_at=from_iso(header["updated_at"]["S"]),
+        expires_at=datetime.fromtimestamp(int(header["expires_at"]["N"]), UTC),
+        first_seq=int(header["first_seq"]["N"]),
+        last_seq=int(header["last_seq"]["N"]),
+    )
+
+
+def _session_cursor_key(user_id: str, cursor: str) -> Item:
+    """The index start key for a sessions cursor, rebuilt from the caller's own user id."""
+    position = decode_cursor(cursor, "sessions")
+    updated_at, session_id = position.get("u"), position.get("i")
+    if not isinstance(updated_at, str) or not isinstance(session_id, str):
+        raise InvalidCursorError("the cursor is not one this API issued for this listing")
+    try:
+        from_iso(updated_at)
+        session_id = check_session_id(session_id)
+    except (ValueError, InvalidInputError):
+        raise InvalidCursorError("the cursor is not one this API issued for this listing") from None
+    return {
+        "pk": _s(keys.partition_key(user_id, session_id)),
+        "sk": _s(keys.SESSION_SK),
+        "user_id": _s(user_id),
+        "updated_at": _s(updated_at),
+    }
+
+
+def _cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
+    if error_code(exc) != "TransactionCanceledException":
+        return []
+    return [dict(reason) for reason in exc.response.get("CancellationReasons", [])]
+
+
+def _is_transaction_conflict(reasons: list[dict[str, Any]]) -> bool:
+    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+
+
+__all__ = ["UNSET", "ChatStore"]

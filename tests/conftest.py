@@ -1,0 +1,109 @@
+"""Fixtures shared by every suite.
+
+Each store-backed test runs twice: against moto (unit) and against Amazon's DynamoDB Local, a
+real server started once per run on a free loopback port (``integration``). Each test gets its own
+table, created from template.yaml's ChatTable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+# Before anything imports boto3 or the Agents SDK: no real credentials, no trace export.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    OPENAI_AGENTS_DISABLE_TRACING="1",
+)
+os.environ.pop("CHAT_SESSIONS_ENDPOINT_URL", None)
+
+import boto3
+from moto import mock_aws
+
+from chat_sessions import ChatStore
+from chat_sessions.config import get_settings
+from chat_sessions.dynamodb import RETRY_CONFIG, default_client
+from chat_sessions_local.dynamodb_local import DynamoDBLocal
+from chat_sessions_local.tables import create_table
+from support import FakeClock
+
+TTL_SECONDS = 3600
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    get_settings.cache_clear()
+    default_client.cache_clear()
+    yield
+    get_settings.cache_clear()
+    default_client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    with DynamoDBLocal() as server:
+        yield server
+
+
+@pytest.fixture(params=["moto", pytest.param("dynamodb_local", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_client(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[[], Any]]:
+    """Makes independent clients of the backend (one per simulated process)."""
+    if backend == "moto":
+        with mock_aws():
+            yield lambda: boto3.client("dynamodb", region_name="us-east-1", config=RETRY_CONFIG)
+    else:
+        server: DynamoDBLocal = request.getfixturevalue("dynamodb_local")
+        yield server.client
+
+
+@pytest.fixture
+def dynamodb_client(new_client: Callable[[], Any]) -> Any:
+    return new_client()
+
+
+@pytest.fixture
+def table_name(dynamodb_client: Any) -> Iterator[str]:
+    name = f"chat-{uuid.uuid4().hex[:12]}"
+    create_table(dynamodb_client, name)
+    yield name
+    dynamodb_client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_store(
+    new_client: Callable[[], Any], table_name: str, clock: FakeClock
+) -> Callable[..., ChatStore]:
+    """Independent stores (own client) over the test's table; keyword arguments override."""
+
+    def make(**overrides: Any) -> ChatStore:
+        options: dict[str, Any] = {
+            "client": new_client(),
+            "clock": clock,
+            "session_ttl_seconds": TTL_SECONDS,
+        }
+        options.update(overrides)
+        return ChatStore(table_name, **options)
+
+    return make
+
+
+@pytest.fixture
+def store(make_store: Callable[..., ChatStore]) -> ChatStore:
+    return make_store()

@@ -1,0 +1,52 @@
+"""Local tooling: the dev demo runs on both backends; DynamoDB Local listens on loopback only."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from chat_sessions_local.dev import demo
+from chat_sessions_local.dynamodb_local import DynamoDBLocal
+from chat_sessions_local.tables import create_table
+
+
+def test_dev_demo_stores_the_conversation(dynamodb_client: Any) -> None:
+    create_table(dynamodb_client, "chat-demo")
+    lines: list[str] = []
+
+    history = demo(dynamodb_client, table="chat-demo", say=lines.append)
+
+    assert [item.get("type", "message") for item in history] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+        "message",
+        "message",
+    ]
+    assert history[-1]["content"][0]["text"] == "Yes: pack sunglasses, it stays sunny all week."
+    assert any("1 session(s)" in line for line in lines)
+
+
+def _outside_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for UDP connect
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.integration
+def test_dynamodb_local_listens_on_loopback_only(dynamodb_local: DynamoDBLocal) -> None:
+    with socket.create_connection(("127.0.0.1", dynamodb_local.port), timeout=2):
+        pass  # reachable on loopback
+    address = _outside_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to test against")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, dynamodb_local.port), timeout=2).close()

@@ -1,0 +1,59 @@
+"""template.yaml invariants the code relies on (tests build their tables from the same resource)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat_sessions import keys
+from chat_sessions_local.tables import TEMPLATE, load_template
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def test_table_matches_the_data_model(template: dict[str, Any]) -> None:
+    table = template["Resources"]["ChatTable"]
+    props = table["Properties"]
+
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == keys.ACTIVITY_INDEX
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["user_id", "updated_at"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_layer_carries_the_domain_package(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["CoreLayer"]
+    content = TEMPLATE.parent / layer["Properties"]["ContentUri"]
+
+    assert (content / "chat_sessions" / "__init__.py").is_file()
+    requirements = (content / "requirements.txt").read_text().split()
+    assert any(r.startswith("pydantic==") for r in requirements)
+    assert not any(r.startswith(("boto3==", "botocore==")) for r in requirements)  # runtime's own
+    assert layer["Metadata"]["BuildMethod"] == template["Globals"]["Function"]["Runtime"]
+
+
+def test_no_module_of_the_layer_imports_the_agents_sdk_eagerly() -> None:
+    package = TEMPLATE.parent / "layers" / "core" / "chat_sessions"
+    eager = [
+        path.name
+        for path in package.glob("*.py")
+        if path.name != "agents_session.py"
+        and any(line.startswith(("import agents", "from agents")) for line in _lines(path))
+    ]
+    assert eager == []
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
