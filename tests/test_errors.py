@@ -150,3 +150,34 @@ def test_endless_transaction_conflicts_become_conflict_error(scripted_store: Any
     assert raised.value.code == "conflict"
     assert calls == ["TransactWriteItems"] * 3
     assert len(slept) == 3
+
+
+def cancelled(reason: str) -> AWSResponse:
+    return wire_response(
+        400,
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": "Transaction cancelled",
+            "CancellationReasons": [{"Code": reason}, {"Code": "None"}],
+        },
+    )
+
+
+def test_throttled_transactions_are_retried_then_succeed(scripted_store: Any) -> None:
+    store, calls = scripted_store([cancelled("ThrottlingError"), wire_response(200, {})])
+    store._sleep = lambda seconds: None
+
+    result = store.append_items("u", "s", [{"role": "user", "content": "x"}])
+
+    assert result.appended == 1
+    assert calls == ["TransactWriteItems"] * 2
+
+
+def test_persistently_throttled_transactions_become_throttled_error(scripted_store: Any) -> None:
+    store, calls = scripted_store([cancelled("ProvisionedThroughputExceeded")])
+    store._conflict_budget_seconds = 0.0
+    store._sleep = lambda seconds: None
+
+    with pytest.raises(ThrottledError):
+        store.append_items("u", "s", [{"role": "user", "content": "x"}])
+    assert len(calls) == 3

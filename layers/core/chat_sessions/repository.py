@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,6 +28,7 @@ from .errors import (
     InvalidCursorError,
     InvalidInputError,
     SessionNotFoundError,
+    ThrottledError,
 )
 from .models import (
     AppendResult,
@@ -55,6 +56,13 @@ MAX_TRANSACTION_BYTES = 4_000_000
 """DynamoDB's 4 MB transaction cap, less a margin for keys and attribute names."""
 ROW_OVERHEAD_BYTES = 200
 RETRY_GAP_US = 1000
+RetryableReason = Literal[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+]
+_RETRYABLE_REASONS = frozenset(get_args(RetryableReason))
 # Codes we handle ourselves; everything else goes through ``translate``.
 _EXPECTED_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 _LIVE = "attribute_exists(pk) AND expires_at > :now_s"
@@ -303,6 +311,7 @@ class ChatStore:
         pk = keys.partition_key(user_id, session_id)
         known_last = last_seq_hint or 0
         replace_expired = False
+        contention: RetryableReason = "TransactionConflict"
         for attempt in self._attempts():
             now = self._clock()
             base = max(to_micros(now), known_last + 1)
@@ -357,10 +366,9 @@ class ChatStore:
                         raise SessionNotFoundError("session not found") from None
                     replace_expired = current is not None
                     continue
-                if not _is_transaction_conflict(reasons):
-                    raise translate(exc) from exc
+                contention = _retryable_reason(exc, reasons)
                 self._backoff(attempt)
-        raise ConflictError("too many concurrent writes to this session; retry")
+        raise _contention_error(contention)
 
     def read_newest(
         self, user_id: str, session_id: str, limit: int | None
@@ -432,6 +440,7 @@ class ChatStore:
         still existing, and the loser moves on to the next one.
         """
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        contention: RetryableReason = "TransactionConflict"
         for attempt in self._attempts():
             now = self._clock()
             _, rows = self._read_newest_rows(pk, 1, now)
@@ -477,15 +486,14 @@ class ChatStore:
                 self._call("transact_write_items", TransactItems=actions)
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc)
-                lost_race = any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
-                if not (lost_race or _is_transaction_conflict(reasons)):
-                    raise translate(exc) from exc
+                if not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                    contention = _retryable_reason(exc, reasons)
                 self._backoff(attempt)
                 continue  # re-read: the row is gone, the session cleared, deleted or expired
             if decoded:
                 return decoded[0]
             # An unreadable row was dropped (as SQLiteSession does); pop the next one.
-        raise ConflictError("too many concurrent writes to this session; retry")
+        raise _contention_error(contention)
 
     def clear_items(self, user_id: str, session_id: str) -> None:
         """Remove every message; the session stays. Atomic: the visible window moves past them."""
@@ -827,8 +835,20 @@ def _cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
     return [dict(reason) for reason in exc.response.get("CancellationReasons", [])]
 
 
-def _is_transaction_conflict(reasons: list[dict[str, Any]]) -> bool:
-    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+def _retryable_reason(exc: ClientError, reasons: list[dict[str, Any]]) -> RetryableReason:
+    """Why a transaction was cancelled, if trying again later can help; else re-raise ``exc``
+    as its domain error. botocore does not retry cancellations, so the store's loops do."""
+    for reason in reasons:
+        code = reason.get("Code")
+        if code in _RETRYABLE_REASONS:
+            return cast("RetryableReason", code)
+    raise translate(exc) from exc
+
+
+def _contention_error(reason: RetryableReason) -> Exception:
+    if reason == "TransactionConflict":
+        return ConflictError("too many concurrent writes to this session; retry")
+    return ThrottledError("DynamoDB is throttling requests; retry later")
 
 
 __all__ = ["UNSET", "ChatStore"]
