@@ -5,8 +5,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 # The Lambda runtime ships boto3 and its dependencies; the layer must not carry them.
 RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
 LAYER_REQUIREMENTS := layers/core/requirements.txt
+# Pinned: cfn-lint's runtime-deprecation data changes between releases (see shared notes).
+SAM_CLI := aws-sam-cli==1.170.0
+CFN_LINT := cfn-lint==1.58.0
+SAM_ENV := AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev test unit lint typecheck bench layer-requirements pr clean
+.PHONY: help dev test unit lint typecheck validate bench layer-requirements pr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -36,6 +40,10 @@ lint: .venv ## ruff (lint + format check) and the layer requirements in sync wit
 typecheck: .venv ## mypy --strict over layer, local tooling, bench and tests
 	$(UV) run --frozen mypy .
 
+validate: $(UV) ## sam validate --lint and cfn-lint on template.yaml (pinned; no AWS account needed)
+	$(SAM_ENV) $(UV) tool run --from $(SAM_CLI) sam validate --lint
+	$(SAM_ENV) $(UV) tool run --from $(CFN_LINT) cfn-lint template.yaml
+
 bench: .venv ## Measure round trips and capacity units; rewrites the table in docs/performance.md
 	$(UV) run --frozen python -m bench.run
 
@@ -47,7 +55,7 @@ layer-requirements-print:
 	@$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
 		$(foreach p,$(RUNTIME_PROVIDED),--no-emit-package $(p))
 
-pr: lint typecheck test ## Everything CI runs
+pr: lint typecheck validate test ## Everything CI runs
 
 clean: ## Remove caches and build output (keeps the DynamoDB Local download)
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -27,7 +27,7 @@ os.environ.pop("CHAT_SESSIONS_ENDPOINT_URL", None)
 import boto3
 from moto import mock_aws
 
-from chat_sessions import ChatStore
+from chat_sessions import ChatStore, service
 from chat_sessions.config import get_settings
 from chat_sessions.dynamodb import RETRY_CONFIG, default_client
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
@@ -35,6 +35,7 @@ from chat_sessions_local.tables import create_table
 from support import FakeClock
 
 TTL_SECONDS = 3600
+API_TABLE = "chat-api"
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +108,36 @@ def make_store(
 @pytest.fixture
 def store(make_store: Callable[..., ChatStore]) -> ChatStore:
     return make_store()
+
+
+@pytest.fixture
+def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
+    """The state the sample events assume: user-123 owns trip-2026 (3 messages) and empty-chat."""
+    monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", API_TABLE)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    service.get_store.cache_clear()
+    with mock_aws():
+        create_table(boto3.client("dynamodb", region_name="us-east-1"), API_TABLE)
+        store = ChatStore(API_TABLE)
+        store.create_session(
+            "user-123", "trip-2026", title="Lisbon trip", metadata={"topic": "travel"}
+        )
+        store.append_items(
+            "user-123",
+            "trip-2026",
+            [
+                {"role": "user", "content": "Find hotels in Lisbon"},
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [
+                        {"type": "output_text", "text": "Alfama or Chiado.", "annotations": []}
+                    ],
+                },
+                {"role": "user", "content": "Which is quieter?"},
+            ],
+        )
+        store.create_session("user-123", "empty-chat", metadata={"topic": "misc"})
+        store.create_session("user-456", "their-chat")
+        yield store
+    service.get_store.cache_clear()

@@ -265,3 +265,29 @@ def test_settings_bound_the_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
         StoreSettings()
     monkeypatch.setenv("CHAT_SESSIONS_MIN_SESSION_TTL_SECONDS", "10")
     assert StoreSettings().session_ttl_seconds == 30
+
+
+def test_list_filters_by_metadata(store: ChatStore) -> None:
+    store.create_session(USER, "a", metadata={"topic": "travel", "lang": "en"})
+    store.create_session(USER, "b", metadata={"topic": "travel", "lang": "fr"})
+    store.create_session(USER, "c", metadata={"topic": "food"})
+    store.create_session(USER, "d", metadata={"topic.with.dots": "x", "#odd key": "y"})
+
+    def ids(**filters: str) -> list[str]:
+        return [s.session_id for s in store.list_sessions(USER, metadata=filters).sessions]
+
+    assert ids(topic="travel") == ["b", "a"]
+    assert ids(topic="travel", lang="en") == ["a"]
+    assert ids(topic="none") == []
+    assert ids(**{"topic.with.dots": "x", "#odd key": "y"}) == ["d"]
+
+
+def test_list_filter_pages_past_non_matching_sessions(store: ChatStore) -> None:
+    for i in range(30):
+        store.create_session(USER, f"s{i:02d}", metadata={"keep": "yes" if i % 10 == 0 else "no"})
+
+    page = store.list_sessions(USER, limit=2, metadata={"keep": "yes"})
+    rest = store.list_sessions(USER, limit=2, metadata={"keep": "yes"}, cursor=page.next_cursor)
+
+    assert [s.session_id for s in page.sessions] == ["s20", "s10"]
+    assert [s.session_id for s in rest.sessions] == ["s00"]

@@ -57,3 +57,19 @@ def test_no_module_of_the_layer_imports_the_agents_sdk_eagerly() -> None:
 
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines()
+
+
+def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str, Any]) -> None:
+    function_globals = template["Globals"]["Function"]
+    functions = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+    ]
+
+    assert function_globals["Layers"] == [{"Ref": "CoreLayer"}]
+    assert (function_globals["Runtime"], function_globals["Architectures"]) == (
+        "python3.13",
+        ["arm64"],
+    )
+    assert len(functions) == 11
+    # No function overrides the layer list (which would drop the domain package).
+    assert all("Layers" not in f["Properties"] for f in functions)

@@ -73,3 +73,43 @@ class UnavailableError(ChatSessionsError):
     """DynamoDB could not be reached or failed internally after retries; safe to retry later."""
 
     code = "unavailable"
+
+
+class MessageNotFoundError(NotFoundError):
+    """Nothing to pop: the history is empty."""
+
+    code = "message_not_found"
+
+
+class RouteNotFoundError(NotFoundError):
+    code = "route_not_found"
+
+
+class MethodNotAllowedError(ChatSessionsError):
+    """The path exists with other methods; ``allowed`` lists them."""
+
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+class UnauthorizedError(ChatSessionsError):
+    """No verified identity reached us."""
+
+    code = "unauthorized"
+
+
+class MalformedJsonError(InvalidInputError):
+    code = "malformed_json"
+
+
+class ValidationFailedError(InvalidInputError):
+    """The request does not match the schema; ``details`` has field paths."""
+
+    code = "validation_failed"
+
+
+class BodyTooLargeError(TooLargeError):
+    code = "body_too_large"

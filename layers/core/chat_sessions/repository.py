@@ -169,22 +169,37 @@ class ChatStore:
         return _session_from(self._live_header(response.get("Item"), self._clock()))
 
     def list_sessions(
-        self, user_id: str, *, limit: int = 20, cursor: str | None = None
+        self,
+        user_id: str,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> SessionPage:
-        """The user's live sessions, most recent activity first, ``limit`` per page."""
+        """The user's live sessions, most recent activity first, ``limit`` per page.
+
+        Args:
+            metadata: Only sessions whose metadata has every one of these key/value pairs.
+        """
         user_id = check_user_id(user_id)
         if not 1 <= limit <= 100:
             raise InvalidInputError("limit must be between 1 and 100")
+        wanted = check_metadata(metadata or {})
         now = self._clock()
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": keys.ACTIVITY_INDEX,
             "KeyConditionExpression": "user_id = :user",
-            "FilterExpression": "expires_at > :now_s",
+            "FilterExpression": " AND ".join(
+                ["expires_at > :now_s"] + [f"metadata.#k{i} = :v{i}" for i in range(len(wanted))]
+            ),
             "ExpressionAttributeValues": {":user": _s(user_id), ":now_s": _n(math.floor(now))},
             "ScanIndexForward": False,
             "Limit": limit,
         }
+        for i, (key, value) in enumerate(wanted.items()):
+            request.setdefault("ExpressionAttributeNames", {})[f"#k{i}"] = key
+            request["ExpressionAttributeValues"][f":v{i}"] = _s(value)
         if cursor is not None:
             request["ExclusiveStartKey"] = _session_cursor_key(user_id, cursor)
         sessions: list[ChatSession] = []

@@ -1,0 +1,18 @@
+"""POST /v1/sessions: create a session, or return the caller's existing one with that id."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from chat_sessions import service
+from chat_sessions.api import caller, http_app, json_response, lambda_handler
+from chat_sessions.schemas import SessionCreate, SessionPublic
+
+app = http_app()
+
+
+@app.post("/v1/sessions", status_code=201)
+def create_session(body: SessionCreate) -> Response[SessionPublic]:
+    session, created = service.create_session(caller(app), body)
+    return json_response(session, status=201 if created else 200)
+
+
+handler = lambda_handler(app)

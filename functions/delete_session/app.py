@@ -1,0 +1,18 @@
+"""DELETE /v1/sessions/{session_id}: the session and its messages; idempotent."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from chat_sessions import service
+from chat_sessions.api import caller, http_app, lambda_handler, no_content
+from chat_sessions.models import SessionId
+
+app = http_app()
+
+
+@app.delete("/v1/sessions/<session_id>", status_code=204)
+def delete_session(session_id: SessionId) -> Response[None]:
+    service.delete_session(caller(app), session_id)
+    return no_content()
+
+
+handler = lambda_handler(app)

@@ -1,0 +1,18 @@
+"""GET /v1/sessions/{session_id}/messages: one page of the history."""
+
+from chat_sessions import service
+from chat_sessions.api import Cursor, Limit, caller, http_app, lambda_handler
+from chat_sessions.models import Order, SessionId
+from chat_sessions.schemas import MessageListPublic
+
+app = http_app()
+
+
+@app.get("/v1/sessions/<session_id>/messages")
+def list_messages(
+    session_id: SessionId, limit: Limit = 50, cursor: Cursor = None, order: Order = "asc"
+) -> MessageListPublic:
+    return service.list_messages(caller(app), session_id, limit, cursor, order)
+
+
+handler = lambda_handler(app)

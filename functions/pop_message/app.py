@@ -1,0 +1,16 @@
+"""DELETE /v1/sessions/{session_id}/messages/last: remove and return the newest message."""
+
+from chat_sessions import service
+from chat_sessions.api import caller, http_app, lambda_handler
+from chat_sessions.models import SessionId
+from chat_sessions.schemas import PoppedPublic
+
+app = http_app()
+
+
+@app.delete("/v1/sessions/<session_id>/messages/last")
+def pop_message(session_id: SessionId) -> PoppedPublic:
+    return service.pop_message(caller(app), session_id)
+
+
+handler = lambda_handler(app)

@@ -1,0 +1,224 @@
+"""The HTTP edge every per-route function shares: resolver, identity, the error table, the entry.
+
+A function is a few lines: ``app = http_app()``, one typed route calling one ``service`` function,
+``handler = lambda_handler(app)``. Status codes for errors are decided here, once, by error type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, cast
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from .errors import (
+    BodyTooLargeError,
+    ChatSessionsError,
+    ConflictError,
+    InvalidCursorError,
+    InvalidInputError,
+    MalformedJsonError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RouteNotFoundError,
+    ThrottledError,
+    TooLargeError,
+    UnauthorizedError,
+    UnavailableError,
+    ValidationFailedError,
+)
+from .models import check_metadata
+from .schemas import ErrorDetail, ErrorPublic
+
+logger = Logger(service="chat-sessions")
+tracer = Tracer(service="chat-sessions")
+metrics = Metrics(namespace="ChatSessions", service="chat-sessions")
+copy_config_to_registered_loggers(source_logger=logger, include={"chat_sessions"})
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_APPEND_BODY_BYTES = 5 * 1024 * 1024
+
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "/v1/sessions"),
+    ("GET", "/v1/sessions"),
+    ("GET", "/v1/sessions/{session_id}"),
+    ("PATCH", "/v1/sessions/{session_id}"),
+    ("DELETE", "/v1/sessions/{session_id}"),
+    ("GET", "/v1/sessions/{session_id}/messages"),
+    ("POST", "/v1/sessions/{session_id}/messages"),
+    ("DELETE", "/v1/sessions/{session_id}/messages"),
+    ("DELETE", "/v1/sessions/{session_id}/messages/last"),
+    ("GET", "/v1/health"),
+)
+"""Every route of the API (template.yaml must agree; a test checks)."""
+
+# Most specific first: the first class in an error's MRO found here decides.
+STATUS_BY_ERROR: dict[type[ChatSessionsError], int] = {
+    MalformedJsonError: 400,
+    InvalidCursorError: 400,
+    UnauthorizedError: 401,
+    NotFoundError: 404,
+    MethodNotAllowedError: 405,
+    ConflictError: 409,
+    TooLargeError: 413,
+    InvalidInputError: 422,
+    ThrottledError: 503,
+    UnavailableError: 503,
+}
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
+
+def status_of(error: ChatSessionsError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def error_body(error: ChatSessionsError) -> str:
+    detail = ErrorDetail(code=error.code, message=error.message, details=error.details or None)
+    return ErrorPublic(error=detail).model_dump_json(exclude_none=True)
+
+
+def error_headers(error: ChatSessionsError) -> dict[str, str]:
+    if isinstance(error, MethodNotAllowedError):
+        return {"Allow": ", ".join(error.allowed)}
+    if isinstance(error, ThrottledError | UnavailableError):
+        return {"Retry-After": "1"}
+    return {}
+
+
+def error_response(error: ChatSessionsError) -> Response[str]:
+    status = status_of(error)
+    if status >= 500:
+        logger.exception("request failed", extra={"error_code": error.code})
+    else:
+        logger.info("request rejected", extra={"error_code": error.code, "status": status})
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=error_body(error),
+        headers=error_headers(error),
+    )
+
+
+def _validation_failed(exc: RequestValidationError) -> Response[str]:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(MalformedJsonError("the request body is not valid JSON"))
+    details = [
+        {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in errors
+    ]
+    return error_response(ValidationFailedError("the request is invalid", details=details))
+
+
+def _internal_error(exc: Exception) -> Response[str]:
+    logger.exception("unhandled error")
+    return error_response(ChatSessionsError("internal error"))
+
+
+def http_app() -> APIGatewayHttpResolver:
+    """A resolver validating input with pydantic and answering errors in the API's format."""
+    # A response that breaks its own schema is our bug (500), never the client's (422).
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    app.exception_handler(RequestValidationError)(_validation_failed)
+    app.exception_handler(ResponseValidationError)(_internal_error)
+    app.exception_handler(ChatSessionsError)(error_response)
+    app.exception_handler(Exception)(_internal_error)
+
+    @app.not_found
+    def route_not_found(exc: Exception) -> Response[str]:
+        match = route_for(app.current_event.http_method, app.current_event.path)
+        if isinstance(match, MethodNotAllowedError):
+            return error_response(match)
+        return error_response(RouteNotFoundError("no such route"))
+
+    return app
+
+
+def caller(app: APIGatewayHttpResolver) -> str:
+    """The verified user: the ``sub`` claim API Gateway's JWT authorizer put in the event."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise UnauthorizedError("a valid bearer token is required")
+    return subject
+
+
+def metadata_filter(app: APIGatewayHttpResolver) -> dict[str, str]:
+    """``?metadata.<key>=<value>`` query parameters as a filter."""
+    query = app.current_event.query_string_parameters or {}
+    wanted = {k.removeprefix("metadata."): v for k, v in query.items() if k.startswith("metadata.")}
+    return check_metadata(wanted)
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json", body=model)
+
+
+def no_content() -> Response[None]:
+    return Response(status_code=204, content_type=None, body=None)
+
+
+def route_for(method: str, path: str) -> tuple[str, str] | MethodNotAllowedError | None:
+    """The (method, template) route a request path matches, the 405 to answer, or None (404)."""
+    allowed = [m for m, template in ROUTES if _template_regex(template).fullmatch(path)]
+    if not allowed:
+        return None
+    if method not in allowed:
+        return MethodNotAllowedError(f"{method} is not allowed here", allowed=allowed)
+    template = next(t for m, t in ROUTES if m == method and _template_regex(t).fullmatch(path))
+    return method, template
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(template)))
+
+
+def _body_bytes(event: Mapping[str, Any]) -> int:
+    body = event.get("body") or ""
+    size = len(body.encode()) if isinstance(body, str) else 0
+    return size * 3 // 4 if event.get("isBase64Encoded") else size
+
+
+def lambda_handler(
+    app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point for ``app``: logging, tracing, metrics and the body-size limit,
+    applied once here so functions stay a few lines."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response: dict[str, Any]
+        if _body_bytes(event) > max_body_bytes:
+            error = BodyTooLargeError(f"the request body exceeds {max_body_bytes} bytes")
+            response = {
+                "statusCode": status_of(error),
+                "headers": {"Content-Type": "application/json"},
+                "body": error_body(error),
+                "isBase64Encoded": False,
+            }
+        else:
+            response = app.resolve(event, context)
+        metrics.add_metric(
+            name=f"Status{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1
+        )
+        return response
+
+    return cast("Callable[[dict[str, Any], LambdaContext], dict[str, Any]]", handler)

@@ -1,0 +1,92 @@
+"""One function per API route, shared by every HTTP edge (per-route Lambdas, local server).
+
+Each takes the caller's verified user id first and returns public models.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .errors import MessageNotFoundError
+from .models import Order
+from .repository import UNSET, ChatStore
+from .schemas import (
+    AppendedPublic,
+    MessageListPublic,
+    MessagePublic,
+    MessagesAppend,
+    PoppedPublic,
+    SessionCreate,
+    SessionListPublic,
+    SessionPublic,
+    SessionUpdate,
+)
+
+
+@lru_cache(maxsize=1)
+def get_store() -> ChatStore:
+    """The process-wide store from settings; tests call ``get_store.cache_clear()``."""
+    return ChatStore()
+
+
+def create_session(user_id: str, body: SessionCreate) -> tuple[SessionPublic, bool]:
+    session, created = get_store().create_session(
+        user_id, body.session_id, title=body.title, metadata=body.metadata
+    )
+    return SessionPublic.of(session), created
+
+
+def list_sessions(
+    user_id: str, limit: int, cursor: str | None, metadata: dict[str, str]
+) -> SessionListPublic:
+    page = get_store().list_sessions(user_id, limit=limit, cursor=cursor, metadata=metadata)
+    return SessionListPublic(
+        sessions=[SessionPublic.of(s) for s in page.sessions], next_cursor=page.next_cursor
+    )
+
+
+def get_session(user_id: str, session_id: str) -> SessionPublic:
+    return SessionPublic.of(get_store().get_session(user_id, session_id))
+
+
+def update_session(user_id: str, session_id: str, body: SessionUpdate) -> SessionPublic:
+    given = body.model_fields_set
+    session = get_store().update_session(
+        user_id,
+        session_id,
+        title=body.title if "title" in given else UNSET,
+        metadata=(body.metadata or {}) if "metadata" in given else UNSET,
+    )
+    return SessionPublic.of(session)
+
+
+def delete_session(user_id: str, session_id: str) -> None:
+    get_store().delete_session(user_id, session_id)
+
+
+def list_messages(
+    user_id: str, session_id: str, limit: int, cursor: str | None, order: Order
+) -> MessageListPublic:
+    page = get_store().list_messages(user_id, session_id, limit=limit, cursor=cursor, order=order)
+    return MessageListPublic(
+        messages=[MessagePublic.of(m) for m in page.messages], next_cursor=page.next_cursor
+    )
+
+
+def append_messages(user_id: str, session_id: str, body: MessagesAppend) -> AppendedPublic:
+    store = get_store()
+    result = store.append_items(user_id, session_id, body.items)
+    # A transaction returns no values, so the count is read back (it may include later appends).
+    count = store.get_session(user_id, session_id).message_count
+    return AppendedPublic(appended=result.appended, message_count=count)
+
+
+def clear_messages(user_id: str, session_id: str) -> None:
+    get_store().clear_items(user_id, session_id)
+
+
+def pop_message(user_id: str, session_id: str) -> PoppedPublic:
+    message = get_store().pop_item(user_id, session_id)
+    if message is None:
+        raise MessageNotFoundError("the session has no messages")
+    return PoppedPublic(message=MessagePublic.of(message))

@@ -1,0 +1,283 @@
+"""Every function, resolved from template.yaml, answers each of its sample events (moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from handlers import EVENTS, event_files, function_of, functions, invoke
+
+from chat_sessions import ChatStore, service
+from chat_sessions.api import ROUTES
+
+OWNER = "user-123"
+
+
+pytestmark = pytest.mark.usefixtures("api_store")
+
+
+def session_unchanged(store: ChatStore) -> None:
+    session, messages = store.read_newest(OWNER, "trip-2026", None)
+    assert (session.title, session.message_count, len(messages)) == ("Lisbon trip", 3, 3)
+
+
+def error(code: str) -> Callable[[Any, ChatStore], None]:
+    def check(body: Any, store: ChatStore) -> None:
+        assert set(body) == {"error"}
+        assert body["error"]["code"] == code
+        assert body["error"]["message"]
+        session_unchanged(store)
+
+    return check
+
+
+def created_weekend(body: Any, store: ChatStore) -> None:
+    assert body["session_id"] == "weekend-plans"
+    assert (body["title"], body["metadata"], body["message_count"]) == (
+        "Weekend plans",
+        {"topic": "travel"},
+        0,
+    )
+    assert body["created_at"].endswith("Z")
+    assert store.get_session(OWNER, "weekend-plans").title == "Weekend plans"
+
+
+def existing_unchanged(body: Any, store: ChatStore) -> None:
+    assert (body["session_id"], body["title"], body["message_count"]) == (
+        "trip-2026",
+        "Lisbon trip",
+        3,
+    )
+    session_unchanged(store)
+
+
+def listed(body: Any, store: ChatStore) -> None:
+    assert [s["session_id"] for s in body["sessions"]] == ["empty-chat", "trip-2026"]
+    assert body["next_cursor"] is None
+
+
+def filtered(body: Any, store: ChatStore) -> None:
+    assert [s["session_id"] for s in body["sessions"]] == ["trip-2026"]
+
+
+def got(body: Any, store: ChatStore) -> None:
+    assert set(body) == {
+        "session_id",
+        "title",
+        "metadata",
+        "message_count",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    }
+    assert (body["title"], body["message_count"]) == ("Lisbon trip", 3)
+
+
+def updated(body: Any, store: ChatStore) -> None:
+    assert (body["title"], body["metadata"]) == (
+        "Lisbon in May",
+        {"topic": "travel", "city": "Lisbon"},
+    )
+    assert store.get_session(OWNER, "trip-2026").title == "Lisbon in May"
+
+
+def deleted(body: Any, store: ChatStore) -> None:
+    assert body is None
+    assert [s.session_id for s in store.list_sessions(OWNER).sessions] == ["empty-chat"]
+
+
+def nothing_deleted(body: Any, store: ChatStore) -> None:
+    assert body is None
+    session_unchanged(store)
+
+
+def messages_desc(body: Any, store: ChatStore) -> None:
+    first, second = body["messages"]
+    assert (first["role"], first["type"], first["text"]) == ("user", "message", "Which is quieter?")
+    assert (second["role"], second["text"]) == ("assistant", "Alfama or Chiado.")
+    assert second["item"]["content"][0]["annotations"] == []
+    assert first["seq"] > second["seq"]
+    assert body["next_cursor"] is not None
+
+
+def appended(body: Any, store: ChatStore) -> None:
+    assert body == {"appended": 4, "message_count": 7}
+    _, messages = store.read_newest(OWNER, "trip-2026", 4)
+    assert [m.item.get("type", "message") for m in messages] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+
+
+def cleared(body: Any, store: ChatStore) -> None:
+    assert body is None
+    session, messages = store.read_newest(OWNER, "trip-2026", None)
+    assert (session.title, session.message_count, messages) == ("Lisbon trip", 0, [])
+
+
+def popped(body: Any, store: ChatStore) -> None:
+    assert body["message"]["text"] == "Which is quieter?"
+    assert store.get_session(OWNER, "trip-2026").message_count == 2
+
+
+def healthy(body: Any, store: ChatStore) -> None:
+    assert body == {"status": "ok"}
+
+
+def generated(body: Any, store: ChatStore) -> None:
+    assert len(body["session_id"]) == 32
+    assert body["title"] == "Untitled chat"
+
+
+def not_allowed(body: Any, store: ChatStore) -> None:
+    error("method_not_allowed")(body, store)
+
+
+EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
+    "create_session.json": (201, created_weekend),
+    "create_session__generated_id.json": (201, generated),
+    "create_session__existing.json": (200, existing_unchanged),
+    "create_session__unknown_field.json": (422, error("validation_failed")),
+    "create_session__malformed_json.json": (400, error("malformed_json")),
+    "create_session__bad_metadata.json": (422, error("validation_failed")),
+    "create_session__no_identity.json": (401, error("unauthorized")),
+    "list_sessions.json": (200, listed),
+    "list_sessions__metadata_filter.json": (200, filtered),
+    "list_sessions__bad_cursor.json": (400, error("invalid_cursor")),
+    "list_sessions__limit_out_of_range.json": (422, error("validation_failed")),
+    "get_session.json": (200, got),
+    "get_session__other_user.json": (404, error("session_not_found")),
+    "get_session__missing.json": (404, error("session_not_found")),
+    "get_session__bad_id.json": (422, error("validation_failed")),
+    "update_session.json": (200, updated),
+    "update_session__wrong_type.json": (422, error("validation_failed")),
+    "delete_session.json": (204, deleted),
+    "delete_session__absent.json": (204, nothing_deleted),
+    "list_messages.json": (200, messages_desc),
+    "list_messages__bad_order.json": (422, error("validation_failed")),
+    "append_messages.json": (201, appended),
+    "append_messages__empty_items.json": (422, error("validation_failed")),
+    "append_messages__other_user.json": (404, error("session_not_found")),
+    "clear_messages.json": (204, cleared),
+    "pop_message.json": (200, popped),
+    "pop_message__empty.json": (404, error("message_not_found")),
+    "health.json": (200, healthy),
+    "route_not_found.json": (404, error("route_not_found")),
+    "route_not_found__wrong_method.json": (405, not_allowed),
+}
+
+
+@pytest.mark.parametrize("event_file", event_files())
+def test_function_answers_its_event(event_file: str, api_store: ChatStore) -> None:
+    status, headers, body = invoke(event_file)
+
+    expected_status, check = EXPECTED[event_file]
+    assert status == expected_status, body
+    check(body, api_store)
+    if body is not None:
+        assert headers["Content-Type"] == "application/json"
+
+
+def test_every_event_is_expected_and_every_function_has_one() -> None:
+    files = event_files()
+    assert set(files) == set(EXPECTED)
+    assert {function_of(f) for f in files} == set(functions())
+
+
+def test_wrong_method_lists_the_allowed_ones() -> None:
+    status, headers, _ = invoke("route_not_found__wrong_method.json")
+    assert (status, headers["Allow"]) == (405, "GET, PATCH, DELETE")
+
+
+def test_events_use_their_functions_route() -> None:
+    """Each event's routeKey is the route its function is wired to in template.yaml."""
+    for event_file in event_files():
+        event = json.loads((EVENTS / event_file).read_text())
+        wiring = functions()[function_of(event_file)]["Properties"]["Events"]
+        ((_, source),) = wiring.items()
+        props = source["Properties"]
+        route = f"{props['Method']} {props['Path']}" if "Path" in props else "$default"
+        assert event["routeKey"] == route, event_file
+
+
+def test_template_routes_are_the_api_routes() -> None:
+    wired = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for f in functions().values()
+        for e in f["Properties"]["Events"].values()
+        if "Path" in e["Properties"]
+    }
+    assert wired == set(ROUTES)
+
+
+# -------------------------------------------------------------------------------- least privilege
+
+# What each function may do; reviewed by hand. The test below checks the template grants exactly
+# this, and that answering the sample events never needs more.
+ACTIONS: dict[str, set[str]] = {
+    "create_session": {"dynamodb:PutItem", "dynamodb:GetItem"},
+    "list_sessions": {"dynamodb:Query"},
+    "get_session": {"dynamodb:GetItem"},
+    "update_session": {"dynamodb:UpdateItem"},
+    "delete_session": {"dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
+    "list_messages": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+    "append_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"},
+    "clear_messages": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
+    "pop_message": {
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+    },
+    "health": set(),
+    "route_not_found": set(),
+}
+_TRANSACTION_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def granted(function: str) -> set[str]:
+    policies = functions()[function]["Properties"].get("Policies", [])
+    return {
+        action
+        for policy in policies
+        for statement in policy["Statement"]
+        for action in statement["Action"]
+    }
+
+
+def test_template_grants_exactly_the_reviewed_actions() -> None:
+    assert {name: granted(name) for name in functions()} == ACTIONS
+
+
+@pytest.mark.parametrize("event_file", event_files())
+def test_answering_an_event_needs_no_more_than_granted(event_file: str) -> None:
+    used: set[str] = set()
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                used.update(f"dynamodb:{_TRANSACTION_ACTIONS[kind]}" for kind in action)
+        else:
+            used.add(f"dynamodb:{model.name}")
+
+    service.get_store().client.meta.events.register("before-parameter-build.dynamodb", record)
+    status, _, _ = invoke(event_file)
+
+    assert used <= granted(function_of(event_file))
+    if status < 400 and granted(function_of(event_file)):
+        assert used, "the recorder saw no DynamoDB call"
+
+
+def test_list_sessions_may_only_query_the_index() -> None:
+    (policy,) = functions()["list_sessions"]["Properties"]["Policies"]
+    (statement,) = policy["Statement"]
+    assert statement["Resource"] == [{"Sub": "${ChatTable.Arn}/index/sessions_by_activity"}]
