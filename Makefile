@@ -10,7 +10,7 @@ SAM_CLI := aws-sam-cli==1.170.0
 CFN_LINT := cfn-lint==1.58.0
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev test unit lint typecheck validate bench layer-requirements pr clean
+.PHONY: help dev token openapi test unit lint typecheck validate bench layer-requirements pr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -22,8 +22,14 @@ $(UV):
 	$(UV) sync --frozen
 	@touch .venv
 
-dev: .venv ## Start DynamoDB Local and run the scripted store demo (no AWS account, no model key)
+dev: .venv ## Start DynamoDB Local + the API on 127.0.0.1:8000 and print a token (no AWS, no model key)
 	$(UV) run --frozen python -m chat_sessions_local.dev
+
+token: .venv ## Print a development token: make token USER=alice
+	@$(UV) run --frozen python -m chat_sessions_local.issuer $(or $(USER_ID),$(USER))
+
+openapi: .venv ## Regenerate docs/openapi.json from the code
+	$(UV) run --frozen python -m chat_sessions_local.openapi
 
 test: .venv ## Run every test: moto unit suites, then the same suites on DynamoDB Local
 	$(UV) run --frozen pytest

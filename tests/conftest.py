@@ -141,3 +141,34 @@ def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
         store.create_session("user-456", "their-chat")
         yield store
     service.get_store.cache_clear()
+
+
+@pytest.fixture
+def dev_issuer(tmp_path: Any) -> Any:
+    from chat_sessions_local.issuer import DevIssuer
+
+    return DevIssuer.load_or_create("http://127.0.0.1:8000", key_file=tmp_path / "key.pem")
+
+
+@pytest.fixture
+def local_api(
+    backend: str,
+    table_name: str,
+    dev_issuer: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Any]:
+    """The local server's app (JWT verification + the real handlers) over the test's table."""
+    from starlette.testclient import TestClient
+
+    from chat_sessions_local.server import create_app
+
+    monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", table_name)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    if backend == "dynamodb_local":
+        server: DynamoDBLocal = request.getfixturevalue("dynamodb_local")
+        monkeypatch.setenv("CHAT_SESSIONS_ENDPOINT_URL", server.endpoint_url)
+    service.get_store.cache_clear()
+    with TestClient(create_app(dev_issuer), base_url="http://127.0.0.1:8000") as client:
+        yield client
+    service.get_store.cache_clear()

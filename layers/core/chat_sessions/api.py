@@ -6,6 +6,8 @@ A function is a few lines: ``app = http_app()``, one typed route calling one ``s
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, cast
@@ -127,8 +129,7 @@ def _validation_failed(exc: RequestValidationError) -> Response[str]:
 
 
 def _internal_error(exc: Exception) -> Response[str]:
-    logger.exception("unhandled error")
-    return error_response(ChatSessionsError("internal error"))
+    return error_response(ChatSessionsError("internal error"))  # logs the traceback
 
 
 def http_app() -> APIGatewayHttpResolver:
@@ -189,10 +190,22 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(template)))
 
 
-def _body_bytes(event: Mapping[str, Any]) -> int:
+def _rejection(event: Mapping[str, Any], max_body_bytes: int) -> ChatSessionsError | None:
+    """What is wrong with the raw body before any parsing: too large, or not text."""
     body = event.get("body") or ""
-    size = len(body.encode()) if isinstance(body, str) else 0
-    return size * 3 // 4 if event.get("isBase64Encoded") else size
+    if not isinstance(body, str):
+        return MalformedJsonError("the request body is not valid JSON")
+    size = len(body.encode())
+    if event.get("isBase64Encoded"):
+        size = size * 3 // 4
+    if size > max_body_bytes:
+        return BodyTooLargeError(f"the request body exceeds {max_body_bytes} bytes")
+    if event.get("isBase64Encoded"):
+        try:
+            base64.b64decode(body, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return MalformedJsonError("the request body is not valid UTF-8 JSON")
+    return None
 
 
 def lambda_handler(
@@ -206,11 +219,11 @@ def lambda_handler(
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         response: dict[str, Any]
-        if _body_bytes(event) > max_body_bytes:
-            error = BodyTooLargeError(f"the request body exceeds {max_body_bytes} bytes")
+        error = _rejection(event, max_body_bytes)
+        if error is not None:
             response = {
                 "statusCode": status_of(error),
-                "headers": {"Content-Type": "application/json"},
+                "headers": {"Content-Type": "application/json", **error_headers(error)},
                 "body": error_body(error),
                 "isBase64Encoded": False,
             }

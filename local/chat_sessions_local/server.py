@@ -1,0 +1,158 @@
+"""The local API server: what API Gateway does in front of the functions, on 127.0.0.1.
+
+For each request it picks the route from template.yaml, verifies the bearer JWT where the route
+has the authorizer (against the dev issuer's JWKS: signature, iss, aud, exp), builds the HTTP API
+payload-2.0 event with the verified claims, and calls that function's real handler. So no route
+logic exists twice, and nothing skips verification. It also serves the dev issuer's discovery
+documents and, on this server only, Swagger UI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from chat_sessions.api import error_body
+from chat_sessions.errors import UnauthorizedError
+
+from . import sam
+from .issuer import DevIssuer, TokenVerifier
+from .openapi import openapi_document
+
+_SWAGGER_UI = Path(swagger_ui.__file__).parent
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class _Context:
+    """The Lambda context a handler receives."""
+
+    def __init__(self, function: str) -> None:
+        self.function_name = function
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function}"
+        self.aws_request_id = str(uuid.uuid4())
+
+
+def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> Starlette:
+    """The server's ASGI app; ``verifier`` defaults to the issuer's own keys and audience."""
+    check = verifier or issuer.verifier()
+
+    async def gateway(request: Request) -> Response:
+        body = await request.body()
+        route, parameters = sam.route_for(request.method, request.url.path)
+        claims = None
+        if route.authorized:
+            try:
+                claims = check.claims(request.headers.get("authorization"))
+            except UnauthorizedError as error:
+                return Response(
+                    error_body(error),
+                    status_code=401,
+                    media_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        event = _event(request, body, route, parameters, claims)
+        result = await run_in_threadpool(
+            sam.handler_of(route.function), event, _Context(route.function)
+        )
+        payload = result.get("body") or b""
+        if result.get("isBase64Encoded"):
+            payload = base64.b64decode(payload)
+        return Response(payload, status_code=result["statusCode"], headers=result.get("headers"))
+
+    async def openid_configuration(request: Request) -> JSONResponse:
+        return JSONResponse(issuer.openid_configuration())
+
+    async def jwks(request: Request) -> JSONResponse:
+        return JSONResponse(issuer.jwks())
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(openapi_document())
+
+    async def swagger(request: Request) -> HTMLResponse:
+        # Inlines the assets Powertools ships: the page works offline.
+        html = generate_swagger_html(
+            json.dumps(openapi_document()),
+            (_SWAGGER_UI / "swagger-ui-bundle.min.js").read_text(),
+            (_SWAGGER_UI / "swagger-ui.min.css").read_text(),
+            "",
+            None,
+            persist_authorization=True,
+        )
+        return HTMLResponse(html)
+
+    return Starlette(
+        routes=[
+            StarletteRoute("/.well-known/openid-configuration", openid_configuration),
+            StarletteRoute("/.well-known/jwks.json", jwks),
+            StarletteRoute("/openapi.json", openapi),
+            StarletteRoute("/docs", swagger),
+            StarletteRoute("/{path:path}", gateway, methods=_METHODS),
+        ]
+    )
+
+
+def _event(
+    request: Request,
+    body: bytes,
+    route: sam.Route,
+    parameters: dict[str, str],
+    claims: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The payload-2.0 event API Gateway's HTTP API sends for this request."""
+    now = time.time()
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(request.url.query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value  # as API Gateway joins
+    context: dict[str, Any] = {
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": request.url.hostname or "127.0.0.1",
+        "domainPrefix": "local",
+        "http": {
+            "method": request.method,
+            "path": request.url.path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": request.client.host if request.client else "127.0.0.1",
+            "userAgent": request.headers.get("user-agent", ""),
+        },
+        "requestId": uuid.uuid4().hex,
+        "routeKey": route.key,
+        "stage": "$default",
+        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "timeEpoch": int(now * 1000),
+    }
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.key,
+        "rawPath": request.url.path,
+        "rawQueryString": request.url.query,
+        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "requestContext": context,
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if parameters:
+        event["pathParameters"] = parameters
+    if body:
+        try:
+            event["body"] = body.decode()
+        except UnicodeDecodeError:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
