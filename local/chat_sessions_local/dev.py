@@ -20,7 +20,9 @@ from typing import Any
 
 import uvicorn
 
-from chat_sessions import ChatStore, DynamoDBSession
+from chat_sessions import ChatStore, DynamoDBSession, service
+from chat_sessions.config import get_settings
+from chat_sessions.dynamodb import default_client
 
 from .dynamodb_local import DynamoDBLocal
 from .issuer import DEV_AUDIENCE, DEV_PORT, DevIssuer, dev_issuer_url
@@ -77,7 +79,8 @@ def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer
 
     Yields the database, the dev issuer, and the API's base URL; stops both on exit.
     """
-    with DynamoDBLocal() as database:
+    saved = dict(os.environ)
+    with DynamoDBLocal() as database, _restored_environment(saved):
         create_table(database.client(), TABLE)
         os.environ.update(
             CHAT_SESSIONS_ENDPOINT_URL=database.endpoint_url,
@@ -88,6 +91,7 @@ def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer
             POWERTOOLS_TRACE_DISABLED="true",
             POWERTOOLS_METRICS_NAMESPACE="ChatSessions",
         )
+        _forget_settings()
         issuer = DevIssuer.load_or_create(dev_issuer_url(port))
         config = uvicorn.Config(
             create_app(issuer), host="127.0.0.1", port=port, log_level="warning"
@@ -104,6 +108,23 @@ def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer
         finally:
             server.should_exit = True
             thread.join(timeout=10)
+
+
+@contextmanager
+def _restored_environment(saved: dict[str, str]) -> Iterator[None]:
+    """Puts the process environment back as it was (the handlers read settings from it)."""
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        _forget_settings()
+
+
+def _forget_settings() -> None:
+    """Drop the settings, client and store read from the environment, so the next use rereads."""
+    for cache in (service.get_store, get_settings, default_client):
+        cache.cache_clear()
 
 
 def main() -> None:

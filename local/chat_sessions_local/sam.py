@@ -6,12 +6,13 @@ The local server and the tests use this, so both run exactly the handlers that d
 from __future__ import annotations
 
 import importlib.util
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from chat_sessions.api import path_pattern
 
 from .tables import TEMPLATE, load_template
 
@@ -36,7 +37,7 @@ class Route:
         """The path parameters if this route serves ``method path``, else None."""
         if self.path is None or self.method not in (method, "ANY"):
             return None
-        found = _path_regex(self.path).fullmatch(path)
+        found = path_pattern(self.path).fullmatch(path)
         return None if found is None else found.groupdict()
 
 
@@ -95,8 +96,3 @@ def handler_of(function: str) -> Handler:
     attribute = functions()[function]["Properties"]["Handler"].rsplit(".", 1)[1]
     handler: Handler = getattr(module_of(function), attribute)
     return handler
-
-
-def _path_regex(template: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
-    return re.compile(pattern)

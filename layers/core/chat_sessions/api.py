@@ -143,9 +143,11 @@ def http_app() -> APIGatewayHttpResolver:
 
     @app.not_found
     def route_not_found(exc: Exception) -> Response[str]:
-        match = route_for(app.current_event.http_method, app.current_event.path)
-        if isinstance(match, MethodNotAllowedError):
-            return error_response(match)
+        method, allowed = app.current_event.http_method, methods_for(app.current_event.path)
+        if allowed and method not in allowed:
+            return error_response(
+                MethodNotAllowedError(f"{method} is not allowed here", allowed=allowed)
+            )
         return error_response(RouteNotFoundError("no such route"))
 
     return app
@@ -175,19 +177,14 @@ def no_content() -> Response[None]:
     return Response(status_code=204, content_type=None, body=None)
 
 
-def route_for(method: str, path: str) -> tuple[str, str] | MethodNotAllowedError | None:
-    """The (method, template) route a request path matches, the 405 to answer, or None (404)."""
-    allowed = [m for m, template in ROUTES if _template_regex(template).fullmatch(path)]
-    if not allowed:
-        return None
-    if method not in allowed:
-        return MethodNotAllowedError(f"{method} is not allowed here", allowed=allowed)
-    template = next(t for m, t in ROUTES if m == method and _template_regex(t).fullmatch(path))
-    return method, template
+def path_pattern(template: str) -> re.Pattern[str]:
+    """The regex of a route template; ``{name}`` becomes a named group matching one segment."""
+    return re.compile(re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)))
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    return re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(template)))
+def methods_for(path: str) -> list[str]:
+    """The methods the API serves at ``path`` (empty: no such route)."""
+    return [method for method, template in ROUTES if path_pattern(template).fullmatch(path)]
 
 
 def _rejection(event: Mapping[str, Any], max_body_bytes: int) -> ChatSessionsError | None:
