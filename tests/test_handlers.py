@@ -71,6 +71,7 @@ def got(body: Any, store: ChatStore) -> None:
         "created_at",
         "updated_at",
         "expires_at",
+        "usage",
     }
     assert (body["title"], body["message_count"]) == ("Lisbon trip", 3)
 

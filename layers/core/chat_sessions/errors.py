@@ -113,3 +113,15 @@ class ValidationFailedError(InvalidInputError):
 
 class BodyTooLargeError(TooLargeError):
     code = "body_too_large"
+
+
+class TurnInProgressError(ConflictError):
+    """Another turn of this session is running; retry when it has finished."""
+
+    code = "turn_in_progress"
+
+
+class TurnLostError(ConflictError):
+    """This turn's lease lapsed and another turn began; nothing of this turn was stored."""
+
+    code = "turn_lost"

@@ -81,6 +81,16 @@ def check_metadata(value: object) -> dict[str, str]:
     return dict(_checked(_metadata, value, "metadata"))
 
 
+class Usage(BaseModel):
+    """Model tokens spent in a session's chat turns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
 class ChatSession(BaseModel):
     """A session as stored; ``first_seq``/``last_seq`` are the visible message window (internal)."""
 
@@ -93,6 +103,7 @@ class ChatSession(BaseModel):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
+    usage: Usage = Usage()
     first_seq: int = Field(exclude=True)
     last_seq: int = Field(exclude=True)
 

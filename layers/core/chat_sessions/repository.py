@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
@@ -29,6 +30,8 @@ from .errors import (
     InvalidInputError,
     SessionNotFoundError,
     ThrottledError,
+    TurnInProgressError,
+    TurnLostError,
 )
 from .models import (
     AppendResult,
@@ -37,6 +40,7 @@ from .models import (
     Order,
     SessionPage,
     StoredMessage,
+    Usage,
     check_metadata,
     check_session_id,
     check_title,
@@ -66,6 +70,15 @@ _RETRYABLE_REASONS = frozenset(get_args(RetryableReason))
 # Codes we handle ourselves; everything else goes through ``translate``.
 _EXPECTED_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 _LIVE = "attribute_exists(pk) AND expires_at > :now_s"
+
+
+@dataclass(frozen=True)
+class TurnCommit:
+    """What a chat turn's commit adds to an append: its lease id and its token usage."""
+
+    turn_id: str
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class _Unset:
@@ -296,6 +309,7 @@ class ChatStore:
         *,
         create_missing: bool = False,
         last_seq_hint: int | None = None,
+        turn: TurnCommit | None = None,
     ) -> AppendResult:
         """Append a batch atomically and in order, after every batch committed before it.
 
@@ -305,10 +319,12 @@ class ChatStore:
                 otherwise such a session raises ``SessionNotFoundError``.
             last_seq_hint: The session's ``last_seq`` as last seen by the caller; saves the conflict
                 round trip when the clock alone would not be past it.
+            turn: Commit a chat turn: only while holding its lease, which the write releases,
+                adding the turn's token usage to the session.
 
         Raises:
-            SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, ConflictError, and the
-            throttling/unavailable errors. In every case nothing was written.
+            SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, ConflictError,
+            TurnLostError, and the throttling/unavailable errors. In every case nothing was written.
         """
         user_id = check_user_id(user_id)
         session_id = check_session_id(session_id)
@@ -345,7 +361,7 @@ class ChatStore:
                 }
             else:
                 header_action = self._append_header_update(
-                    user_id, session_id, now, base, last, len(encoded), create_missing
+                    user_id, session_id, now, base, last, len(encoded), create_missing, turn
                 )
             actions: list[Item] = [header_action]
             created_at = _s(to_iso(now))
@@ -370,6 +386,10 @@ class ChatStore:
                 if header_reason.get("Code") == "ConditionalCheckFailed":
                     current = header_reason.get("Item")
                     if current is not None and _is_live(current, now):
+                        if turn is not None and current.get("turn_id") != _s(turn.turn_id):
+                            raise TurnLostError(
+                                "this turn's lease lapsed; nothing was stored"
+                            ) from None
                         # Lost a race: go after the winner. The random gap (seqs are µs) lets the
                         # writers that lost together land in one round instead of colliding again.
                         known_last = int(current["last_seq"]["N"]) + random.randrange(RETRY_GAP_US)
@@ -384,6 +404,54 @@ class ChatStore:
                 contention = _retryable_reason(exc, reasons)
                 self._backoff(attempt)
         raise _contention_error(contention)
+
+    def begin_turn(
+        self, user_id: str, session_id: str, turn_id: str, *, lease_seconds: int
+    ) -> ChatSession:
+        """Take the session's turn lease (one UpdateItem); the session as it now stands.
+
+        Raises:
+            SessionNotFoundError; TurnInProgressError while another turn's lease is unexpired.
+        """
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        now = self._clock()
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                UpdateExpression="SET turn_id = :turn, turn_expires_at = :lease_end",
+                ConditionExpression=f"{_LIVE} AND "
+                "(attribute_not_exists(turn_id) OR turn_expires_at <= :now_s)",
+                ExpressionAttributeValues={
+                    ":turn": _s(turn_id),
+                    ":lease_end": _n(math.floor(now) + lease_seconds),
+                    ":now_s": _n(math.floor(now)),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            current = cast("Item | None", exc.response.get("Item"))
+            if current is not None and _is_live(current, now):
+                raise TurnInProgressError("another turn of this session is in progress") from None
+            raise SessionNotFoundError("session not found") from None
+        return _session_from(response["Attributes"])
+
+    def end_turn(self, user_id: str, session_id: str, turn_id: str) -> None:
+        """Release the lease of a turn that stores nothing (failed); a no-op if it is not held."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                UpdateExpression="REMOVE turn_id, turn_expires_at",
+                ConditionExpression="turn_id = :turn",
+                ExpressionAttributeValues={":turn": _s(turn_id)},
+            )
+        except ClientError:
+            return  # lapsed and taken by another turn, or the session is gone
 
     def read_newest(
         self, user_id: str, session_id: str, limit: int | None
@@ -622,6 +690,7 @@ class ChatStore:
         last: int,
         count: int,
         create_missing: bool,
+        turn: TurnCommit | None = None,
     ) -> Item:
         # One expression serves both "append to a live session" and "create it on first append".
         condition = "expires_at > :now_s AND last_seq < :base"
@@ -629,6 +698,18 @@ class ChatStore:
             condition = f"attribute_not_exists(pk) OR ({condition})"
         else:
             condition = f"attribute_exists(pk) AND {condition}"
+        extra_values: Item = {}
+        adds, removes = "", ""
+        if turn is not None:
+            condition += " AND turn_id = :turn"
+            removes = " REMOVE turn_id, turn_expires_at"
+            adds = ", usage_input_tokens :in, usage_output_tokens :out, usage_total_tokens :total"
+            extra_values = {
+                ":turn": _s(turn.turn_id),
+                ":in": _n(turn.input_tokens),
+                ":out": _n(turn.output_tokens),
+                ":total": _n(turn.input_tokens + turn.output_tokens),
+            }
         return {
             "Update": {
                 "TableName": self.table_name,
@@ -641,7 +722,7 @@ class ChatStore:
                 "created_at = if_not_exists(created_at, :now_iso), "
                 "first_seq = if_not_exists(first_seq, :base), "
                 "metadata = if_not_exists(metadata, :no_metadata) "
-                "ADD message_count :count",
+                f"ADD message_count :count{adds}{removes}",
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": {
                     ":user": _s(user_id),
@@ -653,6 +734,7 @@ class ChatStore:
                     ":last": _n(last),
                     ":count": _n(count),
                     ":no_metadata": {"M": {}},
+                    **extra_values,
                 },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
@@ -820,6 +902,11 @@ def _session_from(header: Item) -> ChatSession:
         created_at=from_iso(header["created_at"]["S"]),
         updated_at=from_iso(header["updated_at"]["S"]),
         expires_at=datetime.fromtimestamp(int(header["expires_at"]["N"]), UTC),
+        usage=Usage(
+            input_tokens=int(header.get("usage_input_tokens", {"N": "0"})["N"]),
+            output_tokens=int(header.get("usage_output_tokens", {"N": "0"})["N"]),
+            total_tokens=int(header.get("usage_total_tokens", {"N": "0"})["N"]),
+        ),
         first_seq=int(header["first_seq"]["N"]),
         last_seq=int(header["last_seq"]["N"]),
     )
@@ -866,4 +953,4 @@ def _contention_error(reason: RetryableReason) -> Exception:
     return ThrottledError("DynamoDB is throttling requests; retry later")
 
 
-__all__ = ["UNSET", "ChatStore"]
+__all__ = ["UNSET", "ChatStore", "TurnCommit"]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from .clock import to_iso
-from .models import ChatSession, Metadata, SessionId, StoredMessage, Title
+from .models import ChatSession, Metadata, SessionId, StoredMessage, Title, Usage
 
 Timestamp = Annotated[
     datetime, PlainSerializer(lambda value: to_iso(value.timestamp()), return_type=str)
@@ -46,6 +46,7 @@ class SessionPublic(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     expires_at: Timestamp
+    usage: Usage
 
     @classmethod
     def of(cls, session: ChatSession) -> SessionPublic:

@@ -1,0 +1,235 @@
+"""A chat turn (docs/chat.md): lease, context window, streamed agent run, one atomic write.
+
+History is managed here, not by the SDK's ``session=``: the user message and the run's new items
+are stored together when the run completes, or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .agents_session import complete_despite_cancellation
+from .errors import ChatSessionsError, TurnLostError
+from .repository import ChatStore, TurnCommit
+
+if TYPE_CHECKING:
+    from agents import Agent
+
+logger = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4
+WINDOW_PAGE = 100
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Receives each streamed event: ``(name, data)``, e.g. ``("token", {"delta": "Hi"})``."""
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    context_turns: int = 10
+    context_token_budget: int | None = None
+    timeout_seconds: float = 120.0
+    lease_margin_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What the ``done`` event reports, and what was stored."""
+
+    session_id: str
+    stored_items: list[dict[str, Any]]
+    message_count: int
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class TurnFailedError(ChatSessionsError):
+    """The run failed (model, tool, timeout); nothing was stored. ``retryable`` says if trying
+    the same message again can succeed."""
+
+    code = "turn_failed"
+
+    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+def is_user_message(item: dict[str, Any]) -> bool:
+    return item.get("role") == "user" and item.get("type", "message") == "message"
+
+
+def estimated_tokens(items: list[dict[str, Any]]) -> int:
+    return sum(len(json.dumps(item, ensure_ascii=False)) for item in items) // CHARS_PER_TOKEN
+
+
+def context_window(
+    items: list[dict[str, Any]], *, turns: int, token_budget: int | None = None
+) -> list[dict[str, Any]]:
+    """The last ``turns`` user turns of ``items`` (oldest first), each whole.
+
+    A window always starts at a user message, so a tool call never loses its output. Under a
+    token budget, whole turns go from the oldest end; the newest turn always stays.
+    """
+    starts = [index for index, item in enumerate(items) if is_user_message(item)]
+    if turns <= 0 or not starts:
+        return []
+    starts = starts[-turns:]
+    window = items[starts[0] :]
+    if token_budget is not None:
+        for start in starts[1:]:
+            if estimated_tokens(window) <= token_budget:
+                break
+            window = items[start:]
+    return window
+
+
+def read_context(
+    store: ChatStore, user_id: str, session_id: str, settings: TurnSettings
+) -> list[dict[str, Any]]:
+    """The context window from storage: one Query of ``WINDOW_PAGE`` rows, more only when the last
+    turns hold more rows than that. Its cost follows the window, not the history."""
+    limit = WINDOW_PAGE
+    while True:
+        _, messages = store.read_newest(user_id, session_id, limit)
+        items = [m.item for m in messages]
+        enough = sum(is_user_message(i) for i in items) > settings.context_turns
+        if enough or len(messages) < limit:
+            return context_window(
+                items, turns=settings.context_turns, token_budget=settings.context_token_budget
+            )
+        limit *= 2
+
+
+async def run_turn(
+    store: ChatStore,
+    agent: Agent[Any],
+    user_id: str,
+    session_id: str,
+    message: str,
+    emit: Emit,
+    settings: TurnSettings | None = None,
+) -> TurnResult:
+    """Run one turn, streaming its events to ``emit``; store it when the run completes.
+
+    The store writes run in threads and complete even if the caller is cancelled (a client that
+    disconnects): a finished run is stored, a failed one releases the lease.
+
+    Raises:
+        SessionNotFoundError, TurnInProgressError (before anything is emitted), TurnFailedError
+        (nothing stored).
+    """
+    from agents import Runner
+
+    settings = settings or TurnSettings()
+    turn_id = uuid.uuid4().hex
+    lease = int(settings.timeout_seconds) + settings.lease_margin_seconds
+    await asyncio.to_thread(store.begin_turn, user_id, session_id, turn_id, lease_seconds=lease)
+    committed = False
+    try:
+        window = await asyncio.to_thread(read_context, store, user_id, session_id, settings)
+        user_item: dict[str, Any] = {"role": "user", "content": message}
+        try:
+            async with asyncio.timeout(settings.timeout_seconds):
+                result = Runner.run_streamed(agent, input=[*window, user_item])  # type: ignore[list-item]
+                async for event in result.stream_events():
+                    await _forward(event, emit)
+        except TimeoutError:
+            raise TurnFailedError(
+                "the agent run timed out", code="timeout", retryable=True
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        except ChatSessionsError:
+            raise
+        except Exception as exc:  # the model or a tool failed: report it, store nothing
+            logger.warning("agent run failed", extra={"error": type(exc).__name__})
+            raise TurnFailedError(
+                "the agent run failed", code="model_error", retryable=True
+            ) from exc
+        new_items = [item.to_input_item() for item in result.new_items]
+        stored = [user_item, *[_as_dict(item) for item in new_items]]
+        usage = result.context_wrapper.usage
+        commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens)
+        try:
+            await complete_despite_cancellation(
+                asyncio.to_thread(store.append_items, user_id, session_id, stored, turn=commit)
+            )
+        except TurnLostError:
+            committed = True  # the lease is someone else's now: do not release it
+            raise
+        committed = True
+        session = await asyncio.to_thread(store.get_session, user_id, session_id)
+        return TurnResult(
+            session_id=session_id,
+            stored_items=stored,
+            message_count=session.message_count,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+    finally:
+        if not committed:
+            await complete_despite_cancellation(
+                asyncio.to_thread(store.end_turn, user_id, session_id, turn_id)
+            )
+
+
+async def _forward(event: Any, emit: Emit) -> None:
+    """Map the SDK's stream events to the API's: ``token``, ``tool_call``, ``tool_output``."""
+    if event.type == "raw_response_event":
+        data = event.data
+        if getattr(data, "type", "") == "response.output_text.delta" and data.delta:
+            await emit("token", {"delta": data.delta})
+    elif event.type == "run_item_stream_event":
+        raw = getattr(event.item, "raw_item", None)
+        if event.name == "tool_called":
+            await emit(
+                "tool_call",
+                {
+                    "name": _field(raw, "name"),
+                    "call_id": _field(raw, "call_id"),
+                    "arguments": _field(raw, "arguments"),
+                },
+            )
+        elif event.name == "tool_output":
+            output = getattr(event.item, "output", None)
+            await emit(
+                "tool_output",
+                {
+                    "call_id": _field(raw, "call_id"),
+                    "output": output
+                    if isinstance(output, str)
+                    else json.dumps(output, default=str),
+                },
+            )
+
+
+def _field(raw: Any, name: str) -> Any:
+    return raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    dumped: dict[str, Any] = item.model_dump(mode="json", exclude_unset=True)
+    return dumped
+
+
+__all__ = [
+    "TurnFailedError",
+    "TurnResult",
+    "TurnSettings",
+    "context_window",
+    "read_context",
+    "run_turn",
+]
