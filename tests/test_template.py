@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chat_sessions import keys
+from chat_sessions_local import sam
 from chat_sessions_local.tables import TEMPLATE, load_template
 
 
@@ -44,15 +49,30 @@ def test_layer_carries_the_domain_package(template: dict[str, Any]) -> None:
     assert layer["Metadata"]["BuildMethod"] == template["Globals"]["Function"]["Runtime"]
 
 
-def test_no_module_of_the_layer_imports_the_agents_sdk_eagerly() -> None:
-    package = TEMPLATE.parent / "layers" / "core" / "chat_sessions"
-    eager = [
-        path.name
-        for path in package.glob("*.py")
-        if path.name != "agents_session.py"
-        and any(line.startswith(("import agents", "from agents")) for line in _lines(path))
-    ]
-    assert eager == []
+HEAVY = ("agents", "openai", "fastapi")
+PROBE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("probe", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))))
+"""
+
+
+@pytest.mark.parametrize("function", sorted(set(sam.functions()) - {"chat"}))
+def test_crud_functions_do_not_load_the_agents_sdk_or_fastapi(function: str) -> None:
+    """Their cold start must not pay ~1-3 s for the chat stack (fresh interpreter per function)."""
+    props = sam.functions()[function]["Properties"]
+    path = TEMPLATE.parent / props["CodeUri"] / "app.py"
+    loaded = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path), *HEAVY],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
+    ).stdout
+
+    assert json.loads(loaded) == []
 
 
 def _lines(path: Path) -> list[str]:

@@ -20,14 +20,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chat_sessions.errors import UnauthorizedError
+from chat_sessions.tokens import TokenVerifier
 
 from .dynamodb_local import REPO_ROOT
 
 DEV_AUDIENCE = "chat-sessions-local"
 DEV_PORT = int(os.environ.get("CHAT_SESSIONS_DEV_PORT", "8000"))
 KEY_FILE = REPO_ROOT / ".cache" / "dev-issuer" / "signing-key.pem"
-CLOCK_SKEW_SECONDS = 30
 
 
 def dev_issuer_url(port: int = DEV_PORT) -> str:
@@ -106,41 +105,6 @@ class DevIssuer:
 
     def verifier(self) -> TokenVerifier:
         return TokenVerifier(issuer=self.url, audiences=[DEV_AUDIENCE], jwks=self.jwks())
-
-
-@dataclass(frozen=True)
-class TokenVerifier:
-    """What API Gateway's JWT authorizer checks: an RS256 signature by a key in the issuer's JWKS
-    (found by ``kid``), ``iss``, one of the ``aud``iences, ``exp``/``nbf`` with clock skew."""
-
-    issuer: str
-    audiences: list[str]
-    jwks: dict[str, Any]
-
-    def claims(self, authorization: str | None) -> dict[str, Any]:
-        """The verified claims of ``Authorization: Bearer <jwt>``; ``UnauthorizedError`` if not."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise UnauthorizedError("a bearer token is required")
-        try:
-            key_id = jwt.get_unverified_header(token).get("kid")
-            jwk = next((k for k in self.jwks["keys"] if k.get("kid") == key_id), None)
-            if jwk is None:
-                raise UnauthorizedError("the token is signed by an unknown key")
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key=jwt.PyJWK(jwk).key,
-                algorithms=["RS256"],
-                audience=self.audiences,
-                issuer=self.issuer,
-                leeway=CLOCK_SKEW_SECONDS,
-                options={"require": ["exp", "iss", "aud", "sub"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise UnauthorizedError("the token has expired") from None
-        except jwt.PyJWTError:
-            raise UnauthorizedError("the token is not valid") from None
-        return claims
 
 
 def main() -> None:

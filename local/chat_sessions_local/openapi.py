@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
-from chat_sessions.api import STATUS_BY_ERROR
+from chat_sessions.http import STATUS_BY_ERROR
 from chat_sessions.schemas import ErrorPublic
 
 from . import sam

@@ -25,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from chat_sessions.api import error_body
 from chat_sessions.errors import UnauthorizedError
+from chat_sessions.http import error_body
+from chat_sessions.tokens import TokenVerifier
 
 from . import sam
-from .issuer import DevIssuer, TokenVerifier
+from .issuer import DevIssuer
 from .openapi import openapi_document
 
 _SWAGGER_UI = Path(swagger_ui.__file__).parent

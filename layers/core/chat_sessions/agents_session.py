@@ -12,34 +12,18 @@ re-raised.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
 from agents.memory import SessionABC
 from agents.memory.session_settings import SessionSettings, resolve_session_limit
 
+from .aio import complete_despite_cancellation
 from .errors import SessionNotFoundError
 from .models import check_session_id, check_user_id
 from .repository import ChatStore
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
-
-T = TypeVar("T")
-
-
-async def complete_despite_cancellation(work: Awaitable[T]) -> T:
-    """Await ``work`` to its end even if the caller is cancelled meanwhile, then re-raise that."""
-    task = asyncio.ensure_future(work)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-    if cancelled is not None:
-        raise cancelled
-    return task.result()
 
 
 class DynamoDBSession(SessionABC):

@@ -28,21 +28,14 @@ from pydantic import BaseModel
 from .errors import (
     BodyTooLargeError,
     ChatSessionsError,
-    ConflictError,
-    InvalidCursorError,
-    InvalidInputError,
     MalformedJsonError,
     MethodNotAllowedError,
-    NotFoundError,
     RouteNotFoundError,
-    ThrottledError,
-    TooLargeError,
     UnauthorizedError,
-    UnavailableError,
     ValidationFailedError,
 )
+from .http import error_body, error_headers, status_of
 from .models import check_metadata
-from .schemas import ErrorDetail, ErrorPublic
 
 logger = Logger(service="chat-sessions")
 tracer = Tracer(service="chat-sessions")
@@ -66,42 +59,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
 )
 """Every route of the API (template.yaml must agree; a test checks)."""
 
-# Most specific first: the first class in an error's MRO found here decides.
-STATUS_BY_ERROR: dict[type[ChatSessionsError], int] = {
-    MalformedJsonError: 400,
-    InvalidCursorError: 400,
-    UnauthorizedError: 401,
-    NotFoundError: 404,
-    MethodNotAllowedError: 405,
-    ConflictError: 409,
-    TooLargeError: 413,
-    InvalidInputError: 422,
-    ThrottledError: 503,
-    UnavailableError: 503,
-}
-
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
-
-
-def status_of(error: ChatSessionsError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 500
-
-
-def error_body(error: ChatSessionsError) -> str:
-    detail = ErrorDetail(code=error.code, message=error.message, details=error.details or None)
-    return ErrorPublic(error=detail).model_dump_json(exclude_none=True)
-
-
-def error_headers(error: ChatSessionsError) -> dict[str, str]:
-    if isinstance(error, MethodNotAllowedError):
-        return {"Allow": ", ".join(error.allowed)}
-    if isinstance(error, ThrottledError | UnavailableError):
-        return {"Retry-After": "1"}
-    return {}
 
 
 def error_response(error: ChatSessionsError) -> Response[str]:

@@ -19,6 +19,12 @@ class StoreSettings(BaseSettings):
     endpoint_url: str | None = None
     """Set for DynamoDB Local; unset in AWS."""
     region: str | None = None
+    jwt_issuer: str | None = None
+    """Issuer of the bearer tokens the chat function verifies (the HTTP API's JwtIssuer)."""
+    jwt_audience: str | None = None
+    """Accepted audiences, comma-separated (the HTTP API's JwtAudience)."""
+    jwks_url: str | None = None
+    """Defaults to ``<jwt_issuer>/.well-known/jwks.json`` (Cognito and most OIDC providers)."""
     session_ttl_seconds: int = 7 * DAY
     min_session_ttl_seconds: int = 60
     max_session_ttl_seconds: int = 365 * DAY

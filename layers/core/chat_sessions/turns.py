@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .agents_session import complete_despite_cancellation
+from .aio import complete_despite_cancellation
 from .errors import ChatSessionsError, TurnLostError
 from .repository import ChatStore, TurnCommit
 
@@ -43,8 +43,10 @@ class TurnResult:
     """What the ``done`` event reports, and what was stored."""
 
     session_id: str
+    output: str
     stored_items: list[dict[str, Any]]
     message_count: int
+    title: str | None
     input_tokens: int
     output_tokens: int
 
@@ -119,6 +121,7 @@ async def run_turn(
     message: str,
     emit: Emit,
     settings: TurnSettings | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> TurnResult:
     """Run one turn, streaming its events to ``emit``; store it when the run completes.
 
@@ -126,8 +129,8 @@ async def run_turn(
     disconnects): a finished run is stored, a failed one releases the lease.
 
     Raises:
-        SessionNotFoundError, TurnInProgressError (before anything is emitted), TurnFailedError
-        (nothing stored).
+        SessionNotFoundError, TurnInProgressError (before ``on_started``, before anything is
+        emitted), TurnFailedError (nothing stored).
     """
     from agents import Runner
 
@@ -138,6 +141,8 @@ async def run_turn(
     committed = False
     try:
         window = await asyncio.to_thread(read_context, store, user_id, session_id, settings)
+        if on_started is not None:
+            on_started()
         user_item: dict[str, Any] = {"role": "user", "content": message}
         try:
             async with asyncio.timeout(settings.timeout_seconds):
@@ -172,8 +177,10 @@ async def run_turn(
         session = await asyncio.to_thread(store.get_session, user_id, session_id)
         return TurnResult(
             session_id=session_id,
+            output=str(result.final_output),
             stored_items=stored,
             message_count=session.message_count,
+            title=session.title,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )

@@ -1,0 +1,169 @@
+"""The app's agent and its model access (chat path only: imports the Agents SDK).
+
+- ``CHAT_SESSIONS_AGENT_FACTORY=module:callable`` builds the app's own agent; otherwise a plain
+  assistant with ``CHAT_SESSIONS_INSTRUCTIONS`` on ``CHAT_SESSIONS_MODEL``.
+- The OpenAI key comes from ``OPENAI_API_KEY``, or in Lambda from SSM
+  (``CHAT_SESSIONS_OPENAI_KEY_PARAMETER``) or Secrets Manager
+  (``CHAT_SESSIONS_OPENAI_KEY_SECRET``) through Powertools parameters (cached).
+  ``OPENAI_BASE_URL`` selects any OpenAI-compatible endpoint.
+- Locally with no key: ``OfflineModel``, announced at startup. In Lambda a missing key is a
+  configuration error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+from agents import Agent, Model
+from agents.testing import ModelStep, ScriptedModel, assistant_message
+from openai.types.responses import ResponseTextDeltaEvent
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ChatSessionsError
+from .turns import TurnSettings
+
+PARAMETER_CACHE_SECONDS = 300
+
+
+class ConfigurationError(ChatSessionsError):
+    """The deployment is missing a setting it needs (a 500: the operator must fix it)."""
+
+    code = "configuration_error"
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAT_SESSIONS_", frozen=True)
+
+    agent_factory: str | None = None
+    model: str = "gpt-4.1-mini"
+    instructions: str = "You are a helpful assistant. Answer clearly and briefly."
+    openai_key_parameter: str | None = None
+    openai_key_secret: str | None = None
+    context_turns: int = 10
+    context_token_budget: int | None = None
+    turn_timeout_seconds: float = 120.0
+
+    def turn_settings(self) -> TurnSettings:
+        return TurnSettings(
+            context_turns=self.context_turns,
+            context_token_budget=self.context_token_budget,
+            timeout_seconds=self.turn_timeout_seconds,
+        )
+
+
+def in_lambda() -> bool:
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+
+
+def openai_api_key(settings: AgentSettings) -> str | None:
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if settings.openai_key_parameter or settings.openai_key_secret:
+        from aws_lambda_powertools.utilities import parameters
+
+        if settings.openai_key_parameter:
+            value = parameters.get_parameter(
+                settings.openai_key_parameter, decrypt=True, max_age=PARAMETER_CACHE_SECONDS
+            )
+        else:
+            value = parameters.get_secret(
+                str(settings.openai_key_secret), max_age=PARAMETER_CACHE_SECONDS
+            )
+        return str(value) if value else None
+    return None
+
+
+def build_model(settings: AgentSettings) -> Model | str:
+    """The model the default agent runs on."""
+    key = openai_api_key(settings)
+    base_url = os.environ.get("OPENAI_BASE_URL")
+    if key or base_url:
+        from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
+        from openai import AsyncOpenAI
+
+        client = AsyncOpenAI(api_key=key or "not-needed", base_url=base_url)
+        if base_url:  # OpenAI-compatible servers implement Chat Completions, not Responses
+            return OpenAIChatCompletionsModel(model=settings.model, openai_client=client)
+        return OpenAIResponsesModel(model=settings.model, openai_client=client)
+    if in_lambda():
+        raise ConfigurationError(
+            "no model access: set OPENAI_API_KEY, CHAT_SESSIONS_OPENAI_KEY_PARAMETER, "
+            "CHAT_SESSIONS_OPENAI_KEY_SECRET or OPENAI_BASE_URL"
+        )
+    return OfflineModel()
+
+
+@lru_cache(maxsize=1)
+def build_agent() -> Agent[Any]:
+    """The agent every turn runs (built once per process)."""
+    settings = AgentSettings()
+    if settings.agent_factory:
+        module_name, _, attribute = settings.agent_factory.partition(":")
+        if not attribute:
+            raise ConfigurationError("CHAT_SESSIONS_AGENT_FACTORY must look like module:callable")
+        factory = getattr(importlib.import_module(module_name), attribute)
+        agent = factory()
+        if not isinstance(agent, Agent):
+            raise ConfigurationError(f"{settings.agent_factory} did not return an agents.Agent")
+        return agent
+    return Agent(name="assistant", instructions=settings.instructions, model=build_model(settings))
+
+
+def offline_reply(message: str) -> str:
+    """What the offline model says: deterministic, so local runs and demos are repeatable."""
+    words = len(message.split())
+    return (
+        f"(offline model) You said {words} word{'s' if words != 1 else ''}: “{message.strip()}”. "
+        "Set OPENAI_API_KEY to talk to a real model."
+    )
+
+
+class OfflineModel(ScriptedModel):
+    """A model with no network and no key: replies with ``offline_reply`` and streams it word by
+    word. ``pause`` is awaited before each word (tests hold the model between tokens with it)."""
+
+    def __init__(self, pause: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__()
+        self._pause = pause
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        self.enqueue(ModelStep.respond(self._respond))
+        return await super().get_response(*args, **kwargs)
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        self.enqueue(ModelStep.respond(self._respond))
+        async for event in super().stream_response(*args, **kwargs):
+            if isinstance(event, ResponseTextDeltaEvent):
+                for word in re.findall(r"\S+\s*", event.delta):
+                    if self._pause is not None:
+                        await self._pause()
+                    else:
+                        await asyncio.sleep(0)
+                    yield event.model_copy(update={"delta": word})
+            else:
+                yield event
+
+    @staticmethod
+    def _respond(call: Any) -> Any:
+        items = (
+            call.input
+            if isinstance(call.input, list)
+            else [{"role": "user", "content": call.input}]
+        )
+        last_user = next(
+            (i for i in reversed(items) if isinstance(i, dict) and i.get("role") == "user"), {}
+        )
+        content = last_user.get("content", "")
+        text = (
+            content
+            if isinstance(content, str)
+            else " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+        )
+        return [assistant_message(offline_reply(text), item_id="offline-message")]

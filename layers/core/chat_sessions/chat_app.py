@@ -1,0 +1,215 @@
+"""The chat app (docs/chat.md): one FastAPI app for the streaming function URL (Server-Sent Events,
+under the Lambda Web Adapter) and for the buffered HTTP API routes (JSON, under Mangum).
+
+Errors before a stream starts use the API's status table and body (``chat_sessions.http``).
+After it starts, they become a terminal ``error`` event. A client that disconnects does not stop
+the turn: it completes and is stored (or, failing, stores nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from .aio import complete_despite_cancellation
+from .errors import ChatSessionsError, MalformedJsonError, ValidationFailedError
+from .http import error_body, error_headers, status_of
+from .models import SessionId, check_session_id
+from .repository import ChatStore
+from .tokens import TokenVerifier
+from .turns import TurnFailedError, TurnResult, TurnSettings, run_turn
+
+HEARTBEAT_SECONDS = 15.0
+MAX_MESSAGE_CHARS = 32_000
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+
+
+class ChatUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class ChatReply(BaseModel):
+    """The buffered answer: what the stream's events add up to."""
+
+    session_id: str
+    output: str
+    new_items: list[dict[str, Any]]
+    usage: ChatUsage
+
+
+def create_chat_app(
+    *,
+    store: Callable[[], ChatStore],
+    agent: Callable[[], Any],
+    verifier: Callable[[], TokenVerifier],
+    settings: TurnSettings | None = None,
+) -> FastAPI:
+    """The app; its dependencies are factories, resolved on first use (cold start stays small)."""
+    app = FastAPI(title="chat-sessions chat", docs_url=None, redoc_url=None, openapi_url=None)
+    turn_settings = settings or TurnSettings()
+
+    @app.exception_handler(ChatSessionsError)
+    async def domain_error(request: Request, error: ChatSessionsError) -> Response:
+        return _error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        problems = list(error.errors())
+        # Not JSON: undecodable, or (sent without a JSON content type) the whole body as text.
+        if any(
+            p.get("type") == "json_invalid"
+            or (tuple(p.get("loc", ())) == ("body",) and isinstance(p.get("input"), str | bytes))
+            for p in problems
+        ):
+            return _error_response(MalformedJsonError("the request body is not valid JSON"))
+        details = [{"loc": list(p["loc"]), "type": p["type"], "msg": p["msg"]} for p in problems]
+        return _error_response(ValidationFailedError("the request is invalid", details=details))
+
+    def caller(authorization: str | None) -> str:
+        return str(verifier().claims(authorization)["sub"])
+
+    async def turn(
+        user_id: str, session_id: str, message: str, accept: str | None, announce: bool
+    ) -> Response:
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        started = asyncio.Event()
+
+        async def emit(name: str, data: dict[str, Any]) -> None:
+            await queue.put((name, data))
+
+        task = asyncio.create_task(
+            run_turn(
+                store(), agent(), user_id, session_id, message, emit, turn_settings, started.set
+            )
+        )
+        # Lease and window first: a 404 or 409 is a plain JSON error, before any stream.
+        await asyncio.wait(
+            {task, asyncio.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if task.done() and not started.is_set():
+            task.result()  # raises the domain error
+        if accept is not None and "text/event-stream" in accept:
+            return StreamingResponse(
+                _events(task, queue, session_id if announce else None),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        result = await complete_despite_cancellation(task)
+        return JSONResponse(_reply(result).model_dump(mode="json"))
+
+    @app.post("/v1/sessions/{session_id}/chat")
+    async def chat(
+        session_id: SessionId,
+        body: ChatRequest,
+        authorization: Annotated[str | None, Header()] = None,
+        accept: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        user_id = caller(authorization)
+        return await turn(user_id, check_session_id(session_id), body.message, accept, False)
+
+    @app.post("/v1/chat")
+    async def chat_new_session(
+        body: ChatRequest,
+        authorization: Annotated[str | None, Header()] = None,
+        accept: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        user_id = caller(authorization)
+        session, _ = await asyncio.to_thread(store().create_session, user_id)
+        return await turn(user_id, session.session_id, body.message, accept, True)
+
+    @app.get("/v1/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _error_response(error: ChatSessionsError) -> Response:
+    return Response(
+        error_body(error),
+        status_code=status_of(error),
+        media_type="application/json",
+        headers=error_headers(error),
+    )
+
+
+def _reply(result: TurnResult) -> ChatReply:
+    return ChatReply(
+        session_id=result.session_id,
+        output=result.output,
+        new_items=result.stored_items[1:],
+        usage=ChatUsage(
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            total_tokens=result.total_tokens,
+        ),
+    )
+
+
+def _sse(event_id: int, name: str, data: dict[str, Any]) -> str:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event_id}\nevent: {name}\ndata: {payload}\n\n"
+
+
+async def _events(
+    task: asyncio.Task[TurnResult],
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]],
+    new_session_id: str | None,
+) -> AsyncIterator[str]:
+    """The turn's events as SSE, then exactly one ``done`` or ``error``. If the client goes away
+    (this generator is closed), the turn still runs to its end before the invocation ends."""
+    event_id = 0
+    try:
+        if new_session_id is not None:
+            event_id += 1
+            yield _sse(event_id, "session", {"session_id": new_session_id})
+        while not (task.done() and queue.empty()):
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait(
+                {getter, task}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if getter in done:
+                name, data = getter.result()
+                event_id += 1
+                yield _sse(event_id, name, data)
+                continue
+            getter.cancel()
+            if not done:
+                yield ": keep-alive\n\n"  # a comment: keeps idle connections open
+        event_id += 1
+        error = task.exception()
+        if error is None:
+            result = task.result()
+            usage = _reply(result).usage.model_dump()
+            summary = {"message_count": result.message_count, "usage": usage, "title": result.title}
+            yield _sse(event_id, "done", summary)
+        else:
+            retryable = isinstance(error, TurnFailedError) and error.retryable
+            code = error.code if isinstance(error, ChatSessionsError) else "internal_error"
+            message = error.message if isinstance(error, ChatSessionsError) else "internal error"
+            yield _sse(
+                event_id,
+                "error",
+                {"code": code, "message": message, "retryable": retryable or code == "turn_lost"},
+            )
+    finally:
+        if not task.done():
+            # Keep the invocation alive until the turn is stored or released; its outcome is
+            # already logged by the turn, and nobody is listening any more.
+            with contextlib.suppress(Exception):
+                await complete_despite_cancellation(task)

@@ -1,0 +1,322 @@
+"""The chat app over real HTTP (uvicorn on 127.0.0.1, httpx streaming): SSE, buffering,
+disconnects, concurrency, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from agents import Agent, function_tool
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+
+from chat_sessions import ChatStore
+from chat_sessions.agent_config import OfflineModel, offline_reply
+from chat_sessions.chat_app import create_chat_app
+from chat_sessions_local.dynamodb_local import free_port
+from chat_sessions_local.issuer import DevIssuer
+
+USER = "frank"
+
+
+class Gate:
+    """Holds the offline model before each token until the test lets one through."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self._tokens = threading.Semaphore(0)
+
+    async def pause(self) -> None:
+        if self.held:
+            await asyncio.to_thread(self._tokens.acquire)
+
+    def let_through(self, count: int = 1) -> None:
+        for _ in range(count):
+            self._tokens.release()
+
+    def open(self) -> None:
+        self.held = False
+        self.let_through(1000)
+
+
+@dataclass
+class ChatServer:
+    url: str
+    store: ChatStore
+    issuer: DevIssuer
+    gate: Gate
+    agent: list[Agent[Any]] = field(default_factory=list)
+
+    def headers(self, user: str = USER, stream: bool = True) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.issuer.mint(user)}"}
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        return headers
+
+
+@pytest.fixture
+def chat_server(
+    make_store: Callable[..., ChatStore], dev_issuer: DevIssuer
+) -> Iterator[ChatServer]:
+    store = make_store(clock=time.time)
+    gate = Gate()
+    server_state = ChatServer("", store, dev_issuer, gate)
+    server_state.agent.append(Agent(name="assistant", model=OfflineModel(pause=gate.pause)))
+    app = create_chat_app(
+        store=lambda: store, agent=lambda: server_state.agent[0], verifier=dev_issuer.verifier
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    server_state.url = f"http://127.0.0.1:{port}"
+    store.create_session(USER, "c1")
+    yield server_state
+    gate.open()
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """SSE frames as {"id", "event", "data"}; comments (heartbeats) are skipped."""
+    frame: dict[str, Any] = {}
+    for line in lines:
+        if line == "":
+            if frame:
+                yield frame
+            frame = {}
+        elif line.startswith(":"):
+            continue
+        else:
+            key, _, value = line.partition(": ")
+            frame[key] = json.loads(value) if key == "data" else value
+
+
+def stored_items(server: ChatServer, session_id: str = "c1") -> list[dict[str, Any]]:
+    return [m.item for m in server.store.read_newest(USER, session_id, None)[1]]
+
+
+def test_a_turn_streams_tokens_then_done_and_is_stored(chat_server: ChatServer) -> None:
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "Hello there"},
+        headers=chat_server.headers(),
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = list(parse_sse(response.iter_lines()))
+
+    names = [e["event"] for e in events]
+    assert names[-1] == "done" and set(names[:-1]) == {"token"}
+    assert [int(e["id"]) for e in events] == list(range(1, len(events) + 1))
+    text = "".join(e["data"]["delta"] for e in events if e["event"] == "token")
+    assert text == offline_reply("Hello there")
+    assert len(names) > 10  # word by word, not one chunk
+    assert events[-1]["data"]["message_count"] == 2
+    stored = stored_items(chat_server)
+    assert stored[0] == {"role": "user", "content": "Hello there"}
+    assert stored[1]["content"][0]["text"] == text
+
+
+def test_tokens_arrive_before_the_run_finishes(chat_server: ChatServer) -> None:
+    chat_server.gate.held = True
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "one two three"},
+        headers=chat_server.headers(),
+        timeout=10,
+    ) as response:
+        events = parse_sse(response.iter_lines())
+        chat_server.gate.let_through(1)
+        first = next(events)
+        # The model is held before its second word: the run is not finished, nothing is stored.
+        assert first["event"] == "token"
+        assert stored_items(chat_server) == []
+        chat_server.gate.open()
+        rest = list(events)
+    assert rest[-1]["event"] == "done"
+    assert len(stored_items(chat_server)) == 2
+
+
+def test_a_disconnected_client_still_gets_its_turn_stored(chat_server: ChatServer) -> None:
+    chat_server.gate.held = True
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "are you still there"},
+        headers=chat_server.headers(),
+        timeout=10,
+    ) as response:
+        chat_server.gate.let_through(2)
+        events = parse_sse(response.iter_lines())
+        assert next(events)["event"] == "token"
+    # The client hung up mid-answer; the model goes on.
+    chat_server.gate.open()
+    deadline = time.monotonic() + 10
+    while len(stored_items(chat_server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stored = stored_items(chat_server)
+    assert stored[0] == {"role": "user", "content": "are you still there"}
+    assert stored[1]["content"][0]["text"] == offline_reply("are you still there")
+
+
+def test_a_second_concurrent_turn_is_refused(chat_server: ChatServer) -> None:
+    chat_server.gate.held = True
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "first"},
+        headers=chat_server.headers(),
+        timeout=10,
+    ) as first:
+        chat_server.gate.let_through(1)
+        first_events = parse_sse(first.iter_lines())
+        assert next(first_events)["event"] == "token"
+
+        second = httpx.post(
+            f"{chat_server.url}/v1/sessions/c1/chat",
+            json={"message": "second"},
+            headers=chat_server.headers(),
+        )
+        assert second.status_code == 409
+        assert second.json()["error"]["code"] == "turn_in_progress"
+        chat_server.gate.open()
+        assert list(first_events)[-1]["event"] == "done"
+    stored = stored_items(chat_server)
+    assert (len(stored), stored[0]["content"]) == (2, "first")  # never interleaved
+
+
+def test_the_buffered_form_returns_the_whole_turn_as_json(chat_server: ChatServer) -> None:
+    response = httpx.post(
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "no streaming please"},
+        headers=chat_server.headers(stream=False),
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["session_id"], body["output"]) == ("c1", offline_reply("no streaming please"))
+    assert body["new_items"] == stored_items(chat_server)[1:]
+    assert set(body["usage"]) == {"input_tokens", "output_tokens", "total_tokens"}
+
+
+def test_chat_without_a_session_creates_one_and_announces_it(chat_server: ChatServer) -> None:
+    with httpx.stream(
+        "POST", f"{chat_server.url}/v1/chat", json={"message": "hi"}, headers=chat_server.headers()
+    ) as response:
+        events = list(parse_sse(response.iter_lines()))
+
+    assert events[0]["event"] == "session"
+    session_id = events[0]["data"]["session_id"]
+    assert events[-1]["event"] == "done"
+    assert len(stored_items(chat_server, session_id)) == 2
+
+
+@function_tool
+def get_reviews(hotel: str) -> str:
+    """Review score of a hotel."""
+    return f"{hotel}: 4.6"
+
+
+def test_tool_calls_and_outputs_are_streamed_in_order(chat_server: ChatServer) -> None:
+    model = ScriptedModel([
+        [function_call("get_reviews", {"hotel": "Alfama"}, call_id="call_9")],
+        [assistant_message("Alfama scores 4.6.")],
+    ])  # fmt: skip
+    chat_server.agent[0] = Agent(name="assistant", model=model, tools=[get_reviews])
+
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "Reviews?"},
+        headers=chat_server.headers(),
+    ) as response:
+        events = list(parse_sse(response.iter_lines()))
+
+    names = [e["event"] for e in events]
+    assert names.index("tool_call") < names.index("tool_output") < names.index("done")
+    assert next(e for e in events if e["event"] == "tool_output")["data"] == {
+        "call_id": "call_9",
+        "output": "Alfama: 4.6",
+    }
+    assert [i.get("type", "message") for i in stored_items(chat_server)] == [
+        "message", "function_call", "function_call_output", "message",
+    ]  # fmt: skip
+
+
+def test_a_failing_model_ends_with_a_retryable_error_and_stores_nothing(
+    chat_server: ChatServer,
+) -> None:
+    model = ScriptedModel([ModelStep.raise_error(RuntimeError("provider down"))])
+    chat_server.agent[0] = Agent(name="assistant", model=model)
+
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "hello?"},
+        headers=chat_server.headers(),
+    ) as response:
+        events = list(parse_sse(response.iter_lines()))
+
+    assert events[-1]["event"] == "error"
+    assert events[-1]["data"] == {
+        "code": "model_error",
+        "message": "the agent run failed",
+        "retryable": True,
+    }
+    assert [e["event"] for e in events].count("error") == 1
+    assert stored_items(chat_server) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "status", "code"),
+    [
+        ("/v1/sessions/c1/chat", {"json": {"message": ""}}, 422, "validation_failed"),
+        ("/v1/sessions/c1/chat", {"json": {"message": "x" * 32_001}}, 422, "validation_failed"),
+        (
+            "/v1/sessions/c1/chat",
+            {"json": {"message": "hi", "model": "x"}},
+            422,
+            "validation_failed",
+        ),
+        ("/v1/sessions/c1/chat", {"content": b"{not json"}, 400, "malformed_json"),
+        ("/v1/sessions/bad%20id/chat", {"json": {"message": "hi"}}, 422, "validation_failed"),
+        ("/v1/sessions/missing/chat", {"json": {"message": "hi"}}, 404, "session_not_found"),
+    ],
+)
+def test_bad_requests_get_the_api_error_before_any_stream(
+    chat_server: ChatServer, path: str, options: dict[str, Any], status: int, code: str
+) -> None:
+    response = httpx.post(f"{chat_server.url}{path}", headers=chat_server.headers(), **options)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == code
+    assert stored_items(chat_server) == []
+
+
+def test_no_token_no_turn(chat_server: ChatServer) -> None:
+    response = httpx.post(f"{chat_server.url}/v1/sessions/c1/chat", json={"message": "hi"})
+    other_user = httpx.post(
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "hi"},
+        headers=chat_server.headers(user="mallory"),
+    )
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "unauthorized")
+    assert (other_user.status_code, other_user.json()["error"]["code"]) == (
+        404,
+        "session_not_found",
+    )
+    assert stored_items(chat_server) == []
