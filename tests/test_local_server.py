@@ -65,8 +65,23 @@ def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
         listed = httpx.get(f"{api}/v1/sessions", headers=headers)
         anonymous = httpx.get(f"{api}/v1/sessions")
         docs = httpx.get(f"{api}/docs")
+        with httpx.stream(
+            "POST",
+            f"{api}/v1/sessions/hello/chat",
+            json={"message": "Hi! What can you do?"},
+            headers={**headers, "Accept": "text/event-stream"},
+        ) as chat:
+            frames = [line for line in chat.iter_lines() if line.startswith("event: ")]
+        messages = httpx.get(f"{api}/v1/sessions/hello/messages", headers=headers).json()
 
     assert created.status_code == 201
+    assert frames.count("event: token") > 5 and frames[-1] == "event: done"
+    assert [(m["role"], m["type"]) for m in messages["messages"]] == [
+        ("user", "message"),
+        ("assistant", "message"),
+    ]
+    assert messages["messages"][0]["text"] == "Hi! What can you do?"
+    assert messages["messages"][1]["text"].startswith("(offline model)")
     assert [s["session_id"] for s in listed.json()["sessions"]] == ["hello"]
     assert anonymous.status_code == 401
     assert (docs.status_code, "swagger-ui" in docs.text) == (200, True)

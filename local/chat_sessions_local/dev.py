@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from chat_sessions import ChatStore, DynamoDBSession, service
+from chat_sessions.agent_config import AgentSettings
 from chat_sessions.config import get_settings
 from chat_sessions.dynamodb import default_client
 
@@ -127,6 +128,16 @@ def _forget_settings() -> None:
         cache.cache_clear()
 
 
+def model_banner() -> str:
+    """Which model answers chat turns here: said loudly when it is the offline one."""
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        return f"{AgentSettings().model} (OPENAI_API_KEY / OPENAI_BASE_URL is set)"
+    return (
+        "OFFLINE - no OPENAI_API_KEY, so replies are deterministic and streamed word by word. "
+        "Export OPENAI_API_KEY for a real model."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=DEV_PORT, help="API port on 127.0.0.1")
@@ -149,9 +160,14 @@ chat-sessions is running locally
 A token for user "dev-user" (12 h):
   export TOKEN={token}
 
+Model: {model_banner()}
+
   curl -s -X POST {api}/v1/sessions -H "Authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' -d '{{"session_id": "hello", "title": "Hello"}}'
-  curl -s {api}/v1/sessions -H "Authorization: Bearer $TOKEN"
+  curl -N -X POST {api}/v1/sessions/hello/chat -H "Authorization: Bearer $TOKEN" \\
+       -H 'accept: text/event-stream' -H 'content-type: application/json' \\
+       -d '{{"message": "Hi! What can you do?"}}'
+  curl -s {api}/v1/sessions/hello/messages -H "Authorization: Bearer $TOKEN"
 
 Tokens for other users: make token USER=alice
 Ctrl+C stops everything.""",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chat_sessions import service
+from chat_sessions.agent_config import AgentSettings, build_agent
+from chat_sessions.chat_app import create_chat_app
 from chat_sessions.errors import UnauthorizedError
 from chat_sessions.http import error_body
 from chat_sessions.tokens import TokenVerifier
@@ -34,6 +39,7 @@ from .issuer import DevIssuer
 from .openapi import openapi_document
 
 _SWAGGER_UI = Path(swagger_ui.__file__).parent
+_CHAT_PATH = re.compile(r"/v1/chat|/v1/sessions/[^/]+/chat")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -47,9 +53,19 @@ class _Context:
         self.aws_request_id = str(uuid.uuid4())
 
 
-def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> Starlette:
-    """The server's ASGI app; ``verifier`` defaults to the issuer's own keys and audience."""
+def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGIApp:
+    """The server's ASGI app; ``verifier`` defaults to the issuer's own keys and audience.
+
+    The chat routes go to the chat app itself (what the chat function URL serves, streaming),
+    verifying tokens with the same verifier; everything else goes through API Gateway's routing.
+    """
     check = verifier or issuer.verifier()
+    chat = create_chat_app(
+        store=service.get_store,
+        agent=build_agent,
+        verifier=lambda: check,
+        settings=AgentSettings().turn_settings(),
+    )
 
     async def gateway(request: Request) -> Response:
         body = await request.body()
@@ -95,7 +111,7 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> Star
         )
         return HTMLResponse(html)
 
-    return Starlette(
+    gateway_app = Starlette(
         routes=[
             StarletteRoute("/.well-known/openid-configuration", openid_configuration),
             StarletteRoute("/.well-known/jwks.json", jwks),
@@ -104,6 +120,20 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> Star
             StarletteRoute("/{path:path}", gateway, methods=_METHODS),
         ]
     )
+    return _ChatFirst(chat, gateway_app)
+
+
+class _ChatFirst:
+    """Sends the chat paths to the chat app (as the function URL would), the rest to the gateway."""
+
+    def __init__(self, chat: ASGIApp, gateway: ASGIApp) -> None:
+        self.chat, self.gateway = chat, gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CHAT_PATH.fullmatch(scope["path"]):
+            await self.chat(scope, receive, send)
+        else:
+            await self.gateway(scope, receive, send)
 
 
 def _event(
