@@ -5,6 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 # The Lambda runtime ships boto3 and its dependencies; the layer must not carry them.
 RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
 LAYER_REQUIREMENTS := layers/core/requirements.txt
+CHAT_REQUIREMENTS := functions/chat/requirements.txt functions/chat_buffered/requirements.txt
 # Pinned: cfn-lint's runtime-deprecation data changes between releases (see shared notes).
 SAM_CLI := aws-sam-cli==1.170.0
 CFN_LINT := cfn-lint==1.58.0
@@ -42,6 +43,9 @@ lint: .venv ## ruff (lint + format check) and the layer requirements in sync wit
 	$(UV) run --frozen ruff format --check .
 	@diff -u $(LAYER_REQUIREMENTS) <($(MAKE) -s --no-print-directory layer-requirements-print) \
 		|| (echo "$(LAYER_REQUIREMENTS) is stale: run 'make layer-requirements'" && exit 1)
+	@for f in $(CHAT_REQUIREMENTS); do \
+		diff -u $$f <($(MAKE) -s --no-print-directory chat-requirements-print) \
+		|| (echo "$$f is stale: run 'make layer-requirements'" && exit 1); done
 
 typecheck: .venv ## mypy --strict over layer, local tooling, bench and tests
 	$(UV) run --frozen mypy .
@@ -53,10 +57,16 @@ validate: $(UV) ## sam validate --lint and cfn-lint on template.yaml (pinned; no
 bench: .venv ## Measure round trips and capacity units; rewrites the table in docs/performance.md
 	$(UV) run --frozen python -m bench.run
 
-layer-requirements: .venv ## Regenerate the layer's requirements.txt from uv.lock
+layer-requirements: .venv ## Regenerate the layer's and chat functions' requirements.txt from uv.lock
 	$(MAKE) -s --no-print-directory layer-requirements-print > $(LAYER_REQUIREMENTS)
+	for f in $(CHAT_REQUIREMENTS); do \
+		$(MAKE) -s --no-print-directory chat-requirements-print > $$f; done
 
-.PHONY: layer-requirements-print
+.PHONY: layer-requirements-print chat-requirements-print
+chat-requirements-print:
+	@$(UV) export --frozen --no-dev --extra chat --no-emit-project --no-hashes --no-header \
+		--no-annotate $(foreach p,$(RUNTIME_PROVIDED),--no-emit-package $(p))
+
 layer-requirements-print:
 	@$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
 		$(foreach p,$(RUNTIME_PROVIDED),--no-emit-package $(p))

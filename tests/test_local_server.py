@@ -48,6 +48,13 @@ def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssue
     assert [m["text"] for m in page["messages"] + rest["messages"]] == [f"m{i}" for i in range(5)]
     assert rest["next_cursor"] is None
 
+    reply = call("POST", "/v1/sessions/{session_id}/chat", 200, json={"message": "hello"})
+    assert reply["output"].startswith("(offline model)")
+    fresh = call("POST", "/v1/chat", 200, json={"message": "new chat"})
+    assert fresh["session_id"] != "trip"
+    assert call("DELETE", "/v1/sessions/{session_id}/messages", 204) is None
+    items = [{"role": "user", "content": f"m{i}"} for i in range(5)]
+    call("POST", "/v1/sessions/{session_id}/messages", 201, json={"items": items})
     assert call("DELETE", "/v1/sessions/{session_id}/messages/last", 200)["message"]["text"] == "m4"
     assert call("DELETE", "/v1/sessions/{session_id}/messages", 204) is None
     assert call("GET", "/v1/sessions/{session_id}", 200)["message_count"] == 0

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,7 +58,7 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:
 """
 
 
-@pytest.mark.parametrize("function", sorted(set(sam.functions()) - {"chat"}))
+@pytest.mark.parametrize("function", sorted(set(sam.functions()) - {"chat", "chat_buffered"}))
 def test_crud_functions_do_not_load_the_agents_sdk_or_fastapi(function: str) -> None:
     """Their cold start must not pay ~1-3 s for the chat stack (fresh interpreter per function)."""
     props = sam.functions()[function]["Properties"]
@@ -75,8 +74,19 @@ def test_crud_functions_do_not_load_the_agents_sdk_or_fastapi(function: str) -> 
     assert json.loads(loaded) == []
 
 
-def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines()
+def test_the_chat_function_streams_from_a_function_url(template: dict[str, Any]) -> None:
+    chat = template["Resources"]["ChatFunction"]["Properties"]
+    variables = chat["Environment"]["Variables"]
+
+    assert chat["Handler"] == "run.sh"
+    assert (TEMPLATE.parent / chat["CodeUri"] / "run.sh").stat().st_mode & 0o111
+    assert chat["FunctionUrlConfig"]["InvokeMode"] == "RESPONSE_STREAM"
+    assert chat["FunctionUrlConfig"]["AuthType"] == "NONE"  # the app verifies the JWT itself
+    assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["CHAT_SESSIONS_JWT_ISSUER"] == {"Ref": "JwtIssuer"}
+    assert chat["Timeout"] > variables["CHAT_SESSIONS_TURN_TIMEOUT_SECONDS"]
+    assert "ChatUrl" in template["Outputs"]
 
 
 def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str, Any]) -> None:
@@ -90,6 +100,9 @@ def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str
         "python3.13",
         ["arm64"],
     )
-    assert len(functions) == 11
-    # No function overrides the layer list (which would drop the domain package).
-    assert all("Layers" not in f["Properties"] for f in functions)
+    assert len(functions) == 13
+    # SAM appends a function's Layers to the global list: only the chat function adds one, the
+    # Lambda Web Adapter that runs its FastAPI app.
+    added = [f["Properties"]["Layers"] for f in functions if "Layers" in f["Properties"]]
+    assert len(added) == 1
+    assert "LambdaAdapterLayerArm64" in added[0][0]["Sub"]

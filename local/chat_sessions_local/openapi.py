@@ -34,13 +34,33 @@ def openapi_document() -> dict[str, Any]:
         on_conflict="error",
     )
     for function in sorted(sam.functions()):
-        merge.add_schema(sam.module_of(function).app.get_openapi_schema())
+        if sam.functions()[function]["Properties"]["Handler"] == "run.sh":
+            continue  # the chat function URL: the same app as chat_buffered, not behind the API
+        merge.add_schema(_schema_of(function))
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
     _describe_errors(document)
     for path in ("/v1/health",):  # the routes API Gateway serves without the authorizer
         for operation in document["paths"][path].values():
             operation["security"] = []
     return document
+
+
+def _schema_of(function: str) -> dict[str, Any]:
+    """A function's own description of its routes: the Powertools resolver's, or (the buffered
+    chat function) the FastAPI app's behind Mangum."""
+    app = sam.module_of(function).app
+    if hasattr(app, "get_openapi_json_schema"):
+        schema: dict[str, Any] = json.loads(app.get_openapi_json_schema())
+        return schema
+    fastapi_app = app
+    routes = {route.key for route in sam.routes() if route.function == function}
+    schema = fastapi_app.openapi()
+    schema["paths"] = {  # only what the HTTP API routes to this function (not its health check)
+        path: {m: op for m, op in ops.items() if f"{m.upper()} {path}" in routes}
+        for path, ops in schema["paths"].items()
+        if any(f"{m.upper()} {path}" in routes for m in ops)
+    }
+    return schema
 
 
 def _describe_errors(document: dict[str, Any]) -> None:

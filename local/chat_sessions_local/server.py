@@ -31,7 +31,7 @@ from chat_sessions import service
 from chat_sessions.agent_config import AgentSettings, build_agent
 from chat_sessions.chat_app import create_chat_app
 from chat_sessions.errors import UnauthorizedError
-from chat_sessions.http import error_body
+from chat_sessions.http import error_body, error_headers, status_of
 from chat_sessions.tokens import TokenVerifier
 
 from . import sam
@@ -77,9 +77,9 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGI
             except UnauthorizedError as error:
                 return Response(
                     error_body(error),
-                    status_code=401,
+                    status_code=status_of(error),
                     media_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer"},
+                    headers=error_headers(error),
                 )
         event = _event(request, body, route, parameters, claims)
         result = await run_in_threadpool(

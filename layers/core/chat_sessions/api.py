@@ -56,6 +56,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("DELETE", "/v1/sessions/{session_id}/messages"),
     ("DELETE", "/v1/sessions/{session_id}/messages/last"),
     ("GET", "/v1/health"),
+    ("POST", "/v1/sessions/{session_id}/chat"),
+    ("POST", "/v1/chat"),
 )
 """Every route of the API (template.yaml must agree; a test checks)."""
 

@@ -14,13 +14,13 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .aio import complete_despite_cancellation
-from .errors import ChatSessionsError, MalformedJsonError, ValidationFailedError
+from .errors import ChatSessionsError, MalformedJsonError, UnauthorizedError, ValidationFailedError
 from .http import error_body, error_headers, status_of
 from .models import SessionId, check_session_id
 from .repository import ChatStore
@@ -52,6 +52,36 @@ class ChatReply(BaseModel):
     usage: ChatUsage
 
 
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The user, established before the body is even validated (as API Gateway does).
+
+    Behind API Gateway (Mangum passes its event) the JWT authorizer already verified the token,
+    as for every API function; on the function URL (no authorizer) the app verifies the bearer
+    token itself.
+    """
+    event = request.scope.get("aws.event")
+    if isinstance(event, dict):
+        claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {})
+        subject = (claims.get("claims") or {}).get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise UnauthorizedError("a valid bearer token is required")
+        return subject
+    verifier: TokenVerifier = request.app.state.verifier()
+    return str(verifier.claims(authorization)["sub"])
+
+
+User = Annotated[str, Depends(_caller)]
+
+TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ChatReply,
+        "description": "The turn: buffered JSON, or with Accept: text/event-stream, Server-Sent "
+        "Events (token, tool_call, tool_output, then done or error)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def create_chat_app(
     *,
     store: Callable[[], ChatStore],
@@ -61,6 +91,7 @@ def create_chat_app(
 ) -> FastAPI:
     """The app; its dependencies are factories, resolved on first use (cold start stays small)."""
     app = FastAPI(title="chat-sessions chat", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.verifier = verifier
     turn_settings = settings or TurnSettings()
 
     @app.exception_handler(ChatSessionsError)
@@ -79,9 +110,6 @@ def create_chat_app(
             return _error_response(MalformedJsonError("the request body is not valid JSON"))
         details = [{"loc": list(p["loc"]), "type": p["type"], "msg": p["msg"]} for p in problems]
         return _error_response(ValidationFailedError("the request is invalid", details=details))
-
-    def caller(authorization: str | None) -> str:
-        return str(verifier().claims(authorization)["sub"])
 
     async def turn(
         user_id: str, session_id: str, message: str, accept: str | None, announce: bool
@@ -112,23 +140,21 @@ def create_chat_app(
         result = await complete_despite_cancellation(task)
         return JSONResponse(_reply(result).model_dump(mode="json"))
 
-    @app.post("/v1/sessions/{session_id}/chat")
+    @app.post("/v1/sessions/{session_id}/chat", responses=TURN_RESPONSES)
     async def chat(
+        user_id: User,
         session_id: SessionId,
         body: ChatRequest,
-        authorization: Annotated[str | None, Header()] = None,
         accept: Annotated[str | None, Header()] = None,
     ) -> Response:
-        user_id = caller(authorization)
         return await turn(user_id, check_session_id(session_id), body.message, accept, False)
 
-    @app.post("/v1/chat")
+    @app.post("/v1/chat", responses=TURN_RESPONSES)
     async def chat_new_session(
+        user_id: User,
         body: ChatRequest,
-        authorization: Annotated[str | None, Header()] = None,
         accept: Annotated[str | None, Header()] = None,
     ) -> Response:
-        user_id = caller(authorization)
         session, _ = await asyncio.to_thread(store().create_session, user_id)
         return await turn(user_id, session.session_id, body.message, accept, True)
 
@@ -137,6 +163,40 @@ def create_chat_app(
         return {"status": "ok"}
 
     return app
+
+
+def default_chat_app() -> FastAPI:
+    """The app as deployed: store, agent and verifier from settings, each made on first use."""
+    from .agent_config import AgentSettings, build_agent
+    from .service import get_store
+    from .tokens import verifier_from_settings
+
+    return create_chat_app(
+        store=get_store,
+        agent=build_agent,
+        verifier=verifier_from_settings,
+        settings=AgentSettings().turn_settings(),
+    )
+
+
+def buffered_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler for API Gateway events: Mangum, with an event loop ensured per call.
+
+    Mangum reads ``asyncio.get_event_loop()``, which raises once anything in the process has run
+    and closed a loop (``asyncio.run``); one loop is made and kept instead.
+    """
+    from mangum import Mangum
+
+    adapter = Mangum(app, lifespan="off")
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
+        return dict(adapter(event, context))
+
+    return handler
 
 
 def _error_response(error: ChatSessionsError) -> Response:

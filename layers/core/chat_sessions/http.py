@@ -50,4 +50,6 @@ def error_headers(error: ChatSessionsError) -> dict[str, str]:
         return {"Allow": ", ".join(error.allowed)}
     if isinstance(error, ThrottledError | UnavailableError):
         return {"Retry-After": "1"}
+    if isinstance(error, UnauthorizedError):
+        return {"WWW-Authenticate": "Bearer"}
     return {}
