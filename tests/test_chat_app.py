@@ -20,6 +20,7 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 from chat_sessions import ChatStore
 from chat_sessions.agent_config import OfflineModel, offline_reply
 from chat_sessions.chat_app import create_chat_app
+from chat_sessions.titles import generate_title, heuristic_title
 from chat_sessions_local.dynamodb_local import free_port
 from chat_sessions_local.issuer import DevIssuer
 
@@ -320,3 +321,68 @@ def test_no_token_no_turn(chat_server: ChatServer) -> None:
         "session_not_found",
     )
     assert stored_items(chat_server) == []
+
+
+# ---------------------------------------------------------------------------------------- titles
+
+
+def chat_once(server: ChatServer, message: str) -> list[dict[str, Any]]:
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/sessions/c1/chat",
+        json={"message": message},
+        headers=server.headers(),
+    ) as response:
+        return list(parse_sse(response.iter_lines()))
+
+
+def test_the_first_turn_names_an_untitled_session(chat_server: ChatServer) -> None:
+    first = chat_once(
+        chat_server, "Plan   a long weekend in Lisbon with my two kids in May, please, near the sea"
+    )
+    second = chat_once(chat_server, "And in June?")
+
+    expected = heuristic_title(
+        "Plan a long weekend in Lisbon with my two kids in May, please, near the sea"
+    )
+    assert first[-1]["data"]["title"] == expected
+    assert expected.endswith("…") and len(expected) <= 60
+    assert second[-1]["data"]["title"] == expected  # named once, not renamed per turn
+    assert chat_server.store.get_session(USER, "c1").title == expected
+
+
+def test_a_title_the_user_set_is_never_replaced(chat_server: ChatServer) -> None:
+    chat_server.store.update_session(USER, "c1", title="My trip")
+
+    done = chat_once(chat_server, "hello")[-1]
+    regenerate = httpx.post(
+        f"{chat_server.url}/v1/sessions/c1/title", headers=chat_server.headers(stream=False)
+    )
+
+    assert done["data"]["title"] == "My trip"
+    assert (regenerate.status_code, regenerate.json()["error"]["code"]) == (
+        409,
+        "title_set_by_user",
+    )
+    assert chat_server.store.get_session(USER, "c1").title == "My trip"
+
+
+def test_a_title_can_be_regenerated(chat_server: ChatServer) -> None:
+    url = f"{chat_server.url}/v1/sessions/c1/title"
+    empty = httpx.post(url, headers=chat_server.headers(stream=False))
+    chat_server.store.append_items(USER, "c1", [{"role": "user", "content": "Hotels in Porto"}])
+    chat_server.store.set_generated_title(USER, "c1", "Old generated title")
+
+    titled = httpx.post(url, headers=chat_server.headers(stream=False))
+
+    assert (empty.status_code, empty.json()["error"]["code"]) == (404, "message_not_found")
+    assert (titled.status_code, titled.json()["title"]) == (200, "Hotels in Porto")
+
+
+async def test_a_configured_model_writes_the_title_and_failures_fall_back() -> None:
+    writer = ScriptedModel([[assistant_message('"Lisbon Family Weekend"')]])
+    broken = ScriptedModel([ModelStep.raise_error(RuntimeError("down"))])
+
+    assert await generate_title("Plan a weekend in Lisbon", writer) == "Lisbon Family Weekend"
+    assert await generate_title("Plan a weekend in Lisbon", broken) == "Plan a weekend in Lisbon"
+    assert await generate_title("x", OfflineModel()) == "x"

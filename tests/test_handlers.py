@@ -187,6 +187,7 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "chat_buffered__new_session.json": (200, chatted_new),
     "chat_buffered__empty_message.json": (422, error("validation_failed")),
     "chat_buffered__other_user.json": (404, error("session_not_found")),
+    "chat_buffered__title_set_by_user.json": (409, error("title_set_by_user")),
 }
 
 

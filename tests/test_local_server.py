@@ -37,7 +37,10 @@ def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssue
     }
     listed = call("GET", "/v1/sessions?limit=1&metadata.k=v", 200)
     assert [s["session_id"] for s in listed["sessions"]] == ["trip"]
+    titled = call("POST", "/v1/sessions/{session_id}/title", 200)
+    assert titled["title"] == "m0"  # from the first user message (offline: the heuristic)
     renamed = call("PATCH", "/v1/sessions/{session_id}", 200, json={"title": "Trip"})
+    call("POST", "/v1/sessions/{session_id}/title", 409)  # the user's title stays
     assert (renamed["title"], renamed["metadata"]) == ("Trip", {"k": "v"})
     assert call("GET", "/v1/sessions/{session_id}", 200)["message_count"] == 5
 

@@ -52,6 +52,7 @@ BOB_ATTEMPTS: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/v1/sessions/{session_id}/messages"): {},
     ("DELETE", "/v1/sessions/{session_id}/messages/last"): {},
     ("POST", "/v1/sessions/{session_id}/chat"): {"json": {"message": "tell me her secrets"}},
+    ("POST", "/v1/sessions/{session_id}/title"): {},
 }
 
 

@@ -39,7 +39,7 @@ from .issuer import DevIssuer
 from .openapi import openapi_document
 
 _SWAGGER_UI = Path(swagger_ui.__file__).parent
-_CHAT_PATH = re.compile(r"/v1/chat|/v1/sessions/[^/]+/chat")
+_CHAT_PATH = re.compile(r"/v1/chat|/v1/sessions/[^/]+/(chat|title)")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -65,6 +65,7 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGI
         agent=build_agent,
         verifier=lambda: check,
         settings=AgentSettings().turn_settings(),
+        title_model=lambda: build_agent().model,
     )
 
     async def gateway(request: Request) -> Response:

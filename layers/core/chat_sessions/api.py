@@ -58,6 +58,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/health"),
     ("POST", "/v1/sessions/{session_id}/chat"),
     ("POST", "/v1/chat"),
+    ("POST", "/v1/sessions/{session_id}/title"),
 )
 """Every route of the API (template.yaml must agree; a test checks)."""
 

@@ -20,12 +20,20 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .aio import complete_despite_cancellation
-from .errors import ChatSessionsError, MalformedJsonError, UnauthorizedError, ValidationFailedError
+from .errors import (
+    ChatSessionsError,
+    MalformedJsonError,
+    MessageNotFoundError,
+    UnauthorizedError,
+    ValidationFailedError,
+)
 from .http import error_body, error_headers, status_of
 from .models import SessionId, check_session_id
 from .repository import ChatStore
+from .schemas import SessionPublic, display_text
+from .titles import generate_title
 from .tokens import TokenVerifier
-from .turns import TurnFailedError, TurnResult, TurnSettings, run_turn
+from .turns import TurnFailedError, TurnResult, TurnSettings, is_user_message, run_turn
 
 HEARTBEAT_SECONDS = 15.0
 MAX_MESSAGE_CHARS = 32_000
@@ -88,6 +96,7 @@ def create_chat_app(
     agent: Callable[[], Any],
     verifier: Callable[[], TokenVerifier],
     settings: TurnSettings | None = None,
+    title_model: Callable[[], Any] | None = None,
 ) -> FastAPI:
     """The app; its dependencies are factories, resolved on first use (cold start stays small)."""
     app = FastAPI(title="chat-sessions chat", docs_url=None, redoc_url=None, openapi_url=None)
@@ -122,7 +131,15 @@ def create_chat_app(
 
         task = asyncio.create_task(
             run_turn(
-                store(), agent(), user_id, session_id, message, emit, turn_settings, started.set
+                store(),
+                agent(),
+                user_id,
+                session_id,
+                message,
+                emit,
+                turn_settings,
+                started.set,
+                title_for=name_session,
             )
         )
         # Lease and window first: a 404 or 409 is a plain JSON error, before any stream.
@@ -158,6 +175,18 @@ def create_chat_app(
         session, _ = await asyncio.to_thread(store().create_session, user_id)
         return await turn(user_id, session.session_id, body.message, accept, True)
 
+    async def name_session(message: str) -> str:
+        return await generate_title(message, title_model() if title_model else None)
+
+    @app.post("/v1/sessions/{session_id}/title")
+    async def regenerate_title(user_id: User, session_id: SessionId) -> SessionPublic:
+        """A new generated title from the first user message; 409 if the user set the title."""
+        sessions = store()
+        first = await asyncio.to_thread(_first_user_text, sessions, user_id, session_id)
+        title = await name_session(first)
+        session = await asyncio.to_thread(sessions.set_generated_title, user_id, session_id, title)
+        return SessionPublic.of(session)
+
     @app.get("/v1/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -176,6 +205,7 @@ def default_chat_app() -> FastAPI:
         agent=build_agent,
         verifier=verifier_from_settings,
         settings=AgentSettings().turn_settings(),
+        title_model=lambda: build_agent().model,
     )
 
 
@@ -197,6 +227,14 @@ def buffered_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, 
         return dict(adapter(event, context))
 
     return handler
+
+
+def _first_user_text(store: ChatStore, user_id: str, session_id: str) -> str:
+    page = store.list_messages(user_id, session_id, limit=50, order="asc")
+    for message in page.messages:
+        if is_user_message(message.item) and display_text(message.item):
+            return display_text(message.item)
+    raise MessageNotFoundError("the session has no user message to title yet")
 
 
 def _error_response(error: ChatSessionsError) -> Response:

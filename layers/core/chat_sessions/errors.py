@@ -125,3 +125,9 @@ class TurnLostError(ConflictError):
     """This turn's lease lapsed and another turn began; nothing of this turn was stored."""
 
     code = "turn_lost"
+
+
+class TitleSetByUserError(ConflictError):
+    """The session's title was set by the user; it is never replaced by a generated one."""
+
+    code = "title_set_by_user"

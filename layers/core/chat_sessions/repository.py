@@ -30,6 +30,7 @@ from .errors import (
     InvalidInputError,
     SessionNotFoundError,
     ThrottledError,
+    TitleSetByUserError,
     TurnInProgressError,
     TurnLostError,
 )
@@ -79,6 +80,8 @@ class TurnCommit:
     turn_id: str
     input_tokens: int = 0
     output_tokens: int = 0
+    title: str | None = None
+    """Set only if the session has no title yet (a user's title is never replaced)."""
 
 
 class _Unset:
@@ -257,10 +260,11 @@ class ChatStore:
             ":exp": _n(self._expiry(now)),
         }
         if title is None:
-            removes.append("title")
+            removes += ["title", "title_source"]
         elif title is not UNSET:
-            sets.append("title = :title")
+            sets += ["title = :title", "title_source = :user"]
             values[":title"] = _s(check_title(title))
+            values[":user"] = _s("user")
         if metadata is not UNSET:
             sets.append("metadata = :metadata")
             values[":metadata"] = _string_map(check_metadata(metadata))
@@ -276,6 +280,35 @@ class ChatStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError:
+            raise SessionNotFoundError("session not found") from None
+        return _session_from(response["Attributes"])
+
+    def set_generated_title(self, user_id: str, session_id: str, title: str) -> ChatSession:
+        """Set a generated title, unless the user set one (``TitleSetByUserError``)."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        now = self._clock()
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                UpdateExpression="SET title = :title, title_source = :auto",
+                ConditionExpression=f"{_LIVE} AND "
+                "(attribute_not_exists(title_source) OR title_source = :auto)",
+                ExpressionAttributeValues={
+                    ":title": _s(check_title(title)),
+                    ":auto": _s("auto"),
+                    ":now_s": _n(math.floor(now)),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            current = cast("Item | None", exc.response.get("Item"))
+            if current is not None and _is_live(current, now):
+                raise TitleSetByUserError(
+                    "the user set this title; clear it to generate one"
+                ) from None
             raise SessionNotFoundError("session not found") from None
         return _session_from(response["Attributes"])
 
@@ -679,6 +712,7 @@ class ChatStore:
         }
         if title is not None:
             header["title"] = _s(title)
+            header["title_source"] = _s("user")
         return header
 
     def _append_header_update(
@@ -699,17 +733,22 @@ class ChatStore:
         else:
             condition = f"attribute_exists(pk) AND {condition}"
         extra_values: Item = {}
-        adds, removes = "", ""
+        adds, removes, sets = "", "", ""
         if turn is not None:
             condition += " AND turn_id = :turn"
             removes = " REMOVE turn_id, turn_expires_at"
             adds = ", usage_input_tokens :in, usage_output_tokens :out, usage_total_tokens :total"
+            if turn.title:
+                sets += ", title = if_not_exists(title, :title), "
+                sets += "title_source = if_not_exists(title_source, :auto)"
             extra_values = {
                 ":turn": _s(turn.turn_id),
                 ":in": _n(turn.input_tokens),
                 ":out": _n(turn.output_tokens),
                 ":total": _n(turn.input_tokens + turn.output_tokens),
             }
+            if turn.title:
+                extra_values.update({":title": _s(turn.title), ":auto": _s("auto")})
         return {
             "Update": {
                 "TableName": self.table_name,
@@ -721,7 +760,7 @@ class ChatStore:
                 "updated_at = :now_iso, expires_at = :exp, last_seq = :last, "
                 "created_at = if_not_exists(created_at, :now_iso), "
                 "first_seq = if_not_exists(first_seq, :base), "
-                "metadata = if_not_exists(metadata, :no_metadata) "
+                f"metadata = if_not_exists(metadata, :no_metadata){sets} "
                 f"ADD message_count :count{adds}{removes}",
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": {

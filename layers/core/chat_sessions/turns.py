@@ -122,8 +122,12 @@ async def run_turn(
     emit: Emit,
     settings: TurnSettings | None = None,
     on_started: Callable[[], None] | None = None,
+    title_for: Callable[[str], Awaitable[str]] | None = None,
 ) -> TurnResult:
     """Run one turn, streaming its events to ``emit``; store it when the run completes.
+
+    ``title_for`` names a session that has no title yet, from this turn's message; the title is
+    stored with the turn, unless a title appeared meanwhile.
 
     The store writes run in threads and complete even if the caller is cancelled (a client that
     disconnects): a finished run is stored, a failed one releases the lease.
@@ -137,7 +141,9 @@ async def run_turn(
     settings = settings or TurnSettings()
     turn_id = uuid.uuid4().hex
     lease = int(settings.timeout_seconds) + settings.lease_margin_seconds
-    await asyncio.to_thread(store.begin_turn, user_id, session_id, turn_id, lease_seconds=lease)
+    session = await asyncio.to_thread(
+        store.begin_turn, user_id, session_id, turn_id, lease_seconds=lease
+    )
     committed = False
     try:
         window = await asyncio.to_thread(read_context, store, user_id, session_id, settings)
@@ -165,7 +171,10 @@ async def run_turn(
         new_items = [item.to_input_item() for item in result.new_items]
         stored = [user_item, *[_as_dict(item) for item in new_items]]
         usage = result.context_wrapper.usage
-        commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens)
+        title = None
+        if session.title is None and title_for is not None:
+            title = await title_for(message)
+        commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens, title)
         try:
             await complete_despite_cancellation(
                 asyncio.to_thread(store.append_items, user_id, session_id, stored, turn=commit)
@@ -174,13 +183,13 @@ async def run_turn(
             committed = True  # the lease is someone else's now: do not release it
             raise
         committed = True
-        session = await asyncio.to_thread(store.get_session, user_id, session_id)
+        stored_session = await asyncio.to_thread(store.get_session, user_id, session_id)
         return TurnResult(
             session_id=session_id,
             output=str(result.final_output),
             stored_items=stored,
-            message_count=session.message_count,
-            title=session.title,
+            message_count=stored_session.message_count,
+            title=stored_session.title,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )

@@ -1,0 +1,45 @@
+"""Session titles: generated after the first completed turn, or on request, never over a title
+the user set (the store enforces that atomically)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MAX_GENERATED_CHARS = 60
+TITLE_INSTRUCTIONS = (
+    "Write a title of at most six words for a conversation that starts with the user's message. "
+    "Reply with the title only: no quotes, no final punctuation."
+)
+
+
+def heuristic_title(message: str) -> str:
+    """The first words of the message, cut at a word boundary."""
+    text = re.sub(r"\s+", " ", message).strip()
+    if len(text) <= MAX_GENERATED_CHARS:
+        return text or "New chat"
+    cut = text[: MAX_GENERATED_CHARS - 1].rsplit(" ", 1)[0]
+    return f"{cut}…"
+
+
+async def generate_title(message: str, model: Any | None) -> str:
+    """A model-written title when a real model is configured; the heuristic otherwise, and
+    whenever the model fails (a title is never worth failing a turn for)."""
+    from .agent_config import OfflineModel
+
+    if model is None or isinstance(model, OfflineModel):
+        return heuristic_title(message)
+    from agents import Agent, Runner
+
+    try:
+        result = await Runner.run(
+            Agent(name="title", instructions=TITLE_INSTRUCTIONS, model=model), message[:2000]
+        )
+        title = re.sub(r"\s+", " ", str(result.final_output)).strip().strip('"').strip()
+    except Exception as exc:
+        logger.warning("title generation failed", extra={"error": type(exc).__name__})
+        return heuristic_title(message)
+    return title[:MAX_GENERATED_CHARS] or heuristic_title(message)
