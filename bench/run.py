@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import time
@@ -24,6 +25,8 @@ from chat_sessions_local.tables import create_table
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 START, END = "<!-- bench:store:start -->", "<!-- bench:store:end -->"
+CHAT = ("<!-- bench:chat:start -->", "<!-- bench:chat:end -->")
+TIMINGS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
 TEXT = "x" * 600  # one 600-byte message text
 USER = "bench-user"
 
@@ -136,34 +139,43 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def documented_table() -> str:
-    """The table as committed in docs/performance.md."""
-    match = re.search(re.escape(START) + "\n(.*?)\n" + re.escape(END), DOC.read_text(), flags=re.S)
+def documented_table(markers: tuple[str, str] = (START, END)) -> str:
+    """A block as committed in docs/performance.md."""
+    start, end = markers
+    match = re.search(re.escape(start) + "\n(.*?)\n" + re.escape(end), DOC.read_text(), flags=re.S)
     if match is None:
-        raise SystemExit(f"{DOC} has no {START} ... {END} block")
+        raise SystemExit(f"{DOC} has no {start} ... {end} block")
     return match.group(1)
 
 
-def write_doc(markdown: str) -> None:
+def write_doc(markdown: str, markers: tuple[str, str] = (START, END)) -> None:
+    start, end = markers
     text = DOC.read_text()
-    block = f"{START}\n{markdown}\n{END}"
-    updated, count = re.subn(re.escape(START) + ".*?" + re.escape(END), block, text, flags=re.S)
+    block = f"{start}\n{markdown}\n{end}"
+    updated, count = re.subn(re.escape(start) + ".*?" + re.escape(end), block, text, flags=re.S)
     if count != 1:
-        raise SystemExit(f"{DOC} has no {START} ... {END} block")
+        raise SystemExit(f"{DOC} has no {start} ... {end} block")
     DOC.write_text(updated)
 
 
 def main() -> None:
+    os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")  # no trace export from a bench
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
     args = parser.parse_args()
     started = time.monotonic()
+    from bench.chat import timings, turn_costs, turn_table
+
     with DynamoDBLocal() as server:
         markdown = table(run(server))
-    print(markdown)
+        chat = turn_table(turn_costs(server))
+        measured = timings(server)
+    print(markdown, chat, measured, sep="\n\n")
     print(f"\n(DynamoDB Local, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     if not args.no_write:
         write_doc(markdown)
+        write_doc(chat, CHAT)
+        write_doc(measured, TIMINGS)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.run import documented_table, run, table
+from bench.chat import turn_costs, turn_table
+from bench.run import CHAT, documented_table, run, table
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
 
 
@@ -13,3 +14,10 @@ def test_performance_doc_matches_the_benchmark(dynamodb_local: DynamoDBLocal) ->
     measured = table(run(dynamodb_local, table="chat-bench-check"))
 
     assert measured == documented_table(), "run `make bench` and commit docs/performance.md"
+
+
+@pytest.mark.integration
+def test_performance_doc_matches_the_turn_benchmark(dynamodb_local: DynamoDBLocal) -> None:
+    measured = turn_table(turn_costs(dynamodb_local, table="chat-bench-turns-check"))
+
+    assert measured == documented_table(CHAT), "run `make bench` and commit docs/performance.md"

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 4
-WINDOW_PAGE = 100
+ROWS_PER_TURN = 4
+"""First guess at a turn's rows (user + answer, room for a tool call); the read doubles if short."""
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Receives each streamed event: ``(name, data)``, e.g. ``("token", {"delta": "Hi"})``."""
@@ -99,9 +100,10 @@ def context_window(
 def read_context(
     store: ChatStore, user_id: str, session_id: str, settings: TurnSettings
 ) -> list[dict[str, Any]]:
-    """The context window from storage: one Query of ``WINDOW_PAGE`` rows, more only when the last
-    turns hold more rows than that. Its cost follows the window, not the history."""
-    limit = WINDOW_PAGE
+    """The context window from storage: one Query sized to the window (``ROWS_PER_TURN`` rows a
+    turn), doubling only when the last turns are longer. Its cost follows the window, not the
+    history."""
+    limit = ROWS_PER_TURN * max(settings.context_turns, 1) + 1
     while True:
         _, messages = store.read_newest(user_id, session_id, limit)
         items = [m.item for m in messages]
@@ -183,13 +185,14 @@ async def run_turn(
             committed = True  # the lease is someone else's now: do not release it
             raise
         committed = True
-        stored_session = await asyncio.to_thread(store.get_session, user_id, session_id)
+        # From the header the lease returned: no read after the write. (A plain append that raced
+        # this turn is not counted; a title the user set meanwhile is kept in storage.)
         return TurnResult(
             session_id=session_id,
             output=str(result.final_output),
             stored_items=stored,
-            message_count=stored_session.message_count,
-            title=stored_session.title,
+            message_count=session.message_count + len(stored),
+            title=session.title or title,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )
