@@ -386,3 +386,31 @@ async def test_a_configured_model_writes_the_title_and_failures_fall_back() -> N
     assert await generate_title("Plan a weekend in Lisbon", writer) == "Lisbon Family Weekend"
     assert await generate_title("Plan a weekend in Lisbon", broken) == "Plan a weekend in Lisbon"
     assert await generate_title("x", OfflineModel()) == "x"
+
+
+def test_idle_streams_get_heartbeats(
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chat_sessions.chat_app
+
+    monkeypatch.setattr(chat_sessions.chat_app, "HEARTBEAT_SECONDS", 0.05)
+    chat_server.gate.held = True
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "take your time"},
+        headers=chat_server.headers(),
+        timeout=10,
+    ) as response:
+        lines = response.iter_lines()
+        heartbeats = 0
+        for line in lines:  # the model is held: only heartbeats can arrive
+            if line == ": keep-alive":
+                heartbeats += 1
+                if heartbeats == 3:
+                    break
+        chat_server.gate.open()
+        rest = list(parse_sse(lines))
+
+    assert heartbeats == 3
+    assert rest[-1]["event"] == "done"
