@@ -10,13 +10,11 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from agents import Agent
 
 from bench.meter import Cost, Meter
@@ -24,8 +22,9 @@ from chat_sessions import ChatStore
 from chat_sessions.agent_config import OfflineModel
 from chat_sessions.chat_app import create_chat_app
 from chat_sessions.turns import run_turn
-from chat_sessions_local.dynamodb_local import DynamoDBLocal, free_port
+from chat_sessions_local.dynamodb_local import DynamoDBLocal
 from chat_sessions_local.issuer import DevIssuer
+from chat_sessions_local.serving import serve
 from chat_sessions_local.tables import create_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,20 +104,14 @@ def first_byte_latency(server: DynamoDBLocal, turns: int = 30) -> list[float]:
         agent=lambda: Agent(name="assistant", model=model),
         verifier=issuer.verifier,
     )
-    port = free_port()
-    http = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    while not http.started:
-        time.sleep(0.02)
     headers = {"Authorization": f"Bearer {issuer.mint(USER)}", "Accept": "text/event-stream"}
     store.create_session(USER, "latency", title="bench")
     latencies = []
-    try:
+    with serve(app) as url:
         for _ in range(turns):
             with httpx.stream(
                 "POST",
-                f"http://127.0.0.1:{port}/v1/sessions/latency/chat",
+                f"{url}/v1/sessions/latency/chat",
                 json={"message": "hello"},
                 headers=headers,
             ) as response:
@@ -130,9 +123,6 @@ def first_byte_latency(server: DynamoDBLocal, turns: int = 30) -> list[float]:
                         break
                 for _ in lines:  # the rest of the turn
                     pass
-    finally:
-        http.should_exit = True
-        thread.join(timeout=10)
     return latencies
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from agents import Agent, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
@@ -21,8 +20,8 @@ from chat_sessions import ChatStore
 from chat_sessions.agent_config import OfflineModel, offline_reply
 from chat_sessions.chat_app import create_chat_app
 from chat_sessions.titles import generate_title, heuristic_title
-from chat_sessions_local.dynamodb_local import free_port
 from chat_sessions_local.issuer import DevIssuer
+from chat_sessions_local.serving import serve
 
 USER = "frank"
 
@@ -73,18 +72,11 @@ def chat_server(
     app = create_chat_app(
         store=lambda: store, agent=lambda: server_state.agent[0], verifier=dev_issuer.verifier
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    server_state.url = f"http://127.0.0.1:{port}"
-    store.create_session(USER, "c1")
-    yield server_state
-    gate.open()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as url:
+        server_state.url = url
+        store.create_session(USER, "c1")
+        yield server_state
+        gate.open()
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

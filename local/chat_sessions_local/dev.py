@@ -13,12 +13,9 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import uvicorn
 
 from chat_sessions import ChatStore, DynamoDBSession, service
 from chat_sessions.agent_config import AgentSettings
@@ -28,6 +25,7 @@ from chat_sessions.dynamodb import default_client
 from .dynamodb_local import DynamoDBLocal
 from .issuer import DEV_AUDIENCE, DEV_PORT, DevIssuer, dev_issuer_url
 from .server import create_app
+from .serving import serve
 from .tables import create_table
 
 TABLE = "chat-sessions"
@@ -94,21 +92,8 @@ def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer
         )
         _forget_settings()
         issuer = DevIssuer.load_or_create(dev_issuer_url(port))
-        config = uvicorn.Config(
-            create_app(issuer), host="127.0.0.1", port=port, log_level="warning"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError(f"the API server could not start on 127.0.0.1:{port}")
-            time.sleep(0.05)
-        try:
-            yield database, issuer, f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serve(create_app(issuer), port) as api:
+            yield database, issuer, api
 
 
 @contextmanager

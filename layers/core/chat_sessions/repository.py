@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +25,7 @@ from .cursor import decode_cursor, encode_cursor
 from .dynamodb import default_client, error_code, translate
 from .errors import (
     BatchTooLargeError,
+    ChatSessionsError,
     ConflictError,
     InvalidCursorError,
     InvalidInputError,
@@ -304,12 +305,8 @@ class ChatStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            current = cast("Item | None", exc.response.get("Item"))
-            if current is not None and _is_live(current, now):
-                raise TitleSetByUserError(
-                    "the user set this title; clear it to generate one"
-                ) from None
-            raise SessionNotFoundError("session not found") from None
+            user_set = TitleSetByUserError("the user set this title; clear it to generate one")
+            _raise_conflict_or_missing(exc, now, user_set)
         return _session_from(response["Attributes"])
 
     def delete_session(self, user_id: str, session_id: str) -> bool:
@@ -465,10 +462,8 @@ class ChatStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            current = cast("Item | None", exc.response.get("Item"))
-            if current is not None and _is_live(current, now):
-                raise TurnInProgressError("another turn of this session is in progress") from None
-            raise SessionNotFoundError("session not found") from None
+            busy = TurnInProgressError("another turn of this session is in progress")
+            _raise_conflict_or_missing(exc, now, busy)
         return _session_from(response["Attributes"])
 
     def end_turn(self, user_id: str, session_id: str, turn_id: str) -> None:
@@ -968,6 +963,17 @@ def _session_cursor_key(user_id: str, cursor: str) -> Item:
         "user_id": _s(user_id),
         "updated_at": _s(updated_at),
     }
+
+
+def _raise_conflict_or_missing(
+    exc: ClientError, now: float, conflict: ChatSessionsError
+) -> NoReturn:
+    """A header condition failed (ALL_OLD returned): ``conflict`` if the session is live,
+    otherwise it is absent or expired."""
+    current = cast("Item | None", exc.response.get("Item"))
+    if current is not None and _is_live(current, now):
+        raise conflict from None
+    raise SessionNotFoundError("session not found") from None
 
 
 def _cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
