@@ -271,43 +271,31 @@ class ChatStore:
             values[":metadata"] = _string_map(check_metadata(metadata))
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
-            response = self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                UpdateExpression=expression,
-                ConditionExpression=_LIVE,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
+            updated = self._update_header(pk, expression, condition=_LIVE, values=values)
         except ClientError:
             raise SessionNotFoundError("session not found") from None
-        return _session_from(response["Attributes"])
+        return _session_from(updated)
 
     def set_generated_title(self, user_id: str, session_id: str, title: str) -> ChatSession:
         """Set a generated title, unless the user set one (``TitleSetByUserError``)."""
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
         now = self._clock()
         try:
-            response = self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                UpdateExpression="SET title = :title, title_source = :auto",
-                ConditionExpression=f"{_LIVE} AND "
+            updated = self._update_header(
+                pk,
+                "SET title = :title, title_source = :auto",
+                condition=f"{_LIVE} AND "
                 "(attribute_not_exists(title_source) OR title_source = :auto)",
-                ExpressionAttributeValues={
+                values={
                     ":title": _s(check_title(title)),
                     ":auto": _s("auto"),
                     ":now_s": _n(math.floor(now)),
                 },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             user_set = TitleSetByUserError("the user set this title; clear it to generate one")
             _raise_conflict_or_missing(exc, now, user_set)
-        return _session_from(response["Attributes"])
+        return _session_from(updated)
 
     def delete_session(self, user_id: str, session_id: str) -> bool:
         """Delete the session and its messages; idempotent.
@@ -446,37 +434,32 @@ class ChatStore:
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
         now = self._clock()
         try:
-            response = self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                UpdateExpression="SET turn_id = :turn, turn_expires_at = :lease_end",
-                ConditionExpression=f"{_LIVE} AND "
+            updated = self._update_header(
+                pk,
+                "SET turn_id = :turn, turn_expires_at = :lease_end",
+                condition=f"{_LIVE} AND "
                 "(attribute_not_exists(turn_id) OR turn_expires_at <= :now_s)",
-                ExpressionAttributeValues={
+                values={
                     ":turn": _s(turn_id),
                     ":lease_end": _n(math.floor(now) + lease_seconds),
                     ":now_s": _n(math.floor(now)),
                 },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             busy = TurnInProgressError("another turn of this session is in progress")
             _raise_conflict_or_missing(exc, now, busy)
-        return _session_from(response["Attributes"])
+        return _session_from(updated)
 
     def end_turn(self, user_id: str, session_id: str, turn_id: str) -> None:
         """Release the lease of a turn that stores nothing (failed); a no-op if it is not held."""
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
         try:
-            self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                UpdateExpression="REMOVE turn_id, turn_expires_at",
-                ConditionExpression="turn_id = :turn",
-                ExpressionAttributeValues={":turn": _s(turn_id)},
+            self._update_header(
+                pk,
+                "REMOVE turn_id, turn_expires_at",
+                condition="turn_id = :turn",
+                values={":turn": _s(turn_id)},
+                returns="NONE",
             )
         except ClientError:
             return  # lapsed and taken by another turn, or the session is gone
@@ -611,25 +594,23 @@ class ChatStore:
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
         now = self._clock()
         try:
-            response = self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                UpdateExpression="SET first_seq = last_seq + :one, message_count = :zero, "
+            before = self._update_header(
+                pk,
+                "SET first_seq = last_seq + :one, message_count = :zero, "
                 "updated_at = :now_iso, expires_at = :exp",
-                ConditionExpression=_LIVE,
-                ExpressionAttributeValues={
+                condition=_LIVE,
+                values={
                     ":now_s": _n(math.floor(now)),
                     ":now_iso": _s(to_iso(now)),
                     ":exp": _n(self._expiry(now)),
                     ":one": _n(1),
                     ":zero": _n(0),
                 },
-                ReturnValues="ALL_OLD",
+                returns="ALL_OLD",
             )
         except ClientError:
             raise SessionNotFoundError("session not found") from None
-        self.purge(pk, up_to_seq=int(response["Attributes"]["last_seq"]["N"]))
+        self.purge(pk, up_to_seq=int(before["last_seq"]["N"]))
 
     def purge(self, pk: str, *, up_to_seq: int) -> int:
         """Physically delete the message and chunk rows of ``pk`` with seq <= ``up_to_seq``.
@@ -673,6 +654,23 @@ class ChatStore:
         while attempt < 3 or time.monotonic() < deadline:
             yield attempt
             attempt += 1
+
+    def _update_header(
+        self, pk: str, update: str, *, condition: str, values: Item, returns: str = "ALL_NEW"
+    ) -> Item:
+        """One conditional UpdateItem on a session header; the ``returns`` image. A failed
+        condition raises ``ClientError`` carrying the header as it was (ALL_OLD)."""
+        response = self._call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ReturnValues=returns,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return dict(response.get("Attributes", {}))
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter spreads writers that collided so they stop colliding again.
