@@ -94,6 +94,16 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             frame[key] = json.loads(value) if key == "data" else value
 
 
+def chat_once(server: ChatServer, message: str) -> list[dict[str, Any]]:
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/sessions/c1/chat",
+        json={"message": message},
+        headers=server.headers(),
+    ) as response:
+        return list(parse_sse(response.iter_lines()))
+
+
 def stored_items(server: ChatServer, session_id: str = "c1") -> list[dict[str, Any]]:
     return [m.item for m in server.store.read_newest(USER, session_id, None)[1]]
 
@@ -229,13 +239,7 @@ def test_tool_calls_and_outputs_are_streamed_in_order(chat_server: ChatServer) -
     ])  # fmt: skip
     chat_server.agent[0] = Agent(name="assistant", model=model, tools=[get_reviews])
 
-    with httpx.stream(
-        "POST",
-        f"{chat_server.url}/v1/sessions/c1/chat",
-        json={"message": "Reviews?"},
-        headers=chat_server.headers(),
-    ) as response:
-        events = list(parse_sse(response.iter_lines()))
+    events = chat_once(chat_server, "Reviews?")
 
     names = [e["event"] for e in events]
     assert names.index("tool_call") < names.index("tool_output") < names.index("done")
@@ -254,13 +258,7 @@ def test_a_failing_model_ends_with_a_retryable_error_and_stores_nothing(
     model = ScriptedModel([ModelStep.raise_error(RuntimeError("provider down"))])
     chat_server.agent[0] = Agent(name="assistant", model=model)
 
-    with httpx.stream(
-        "POST",
-        f"{chat_server.url}/v1/sessions/c1/chat",
-        json={"message": "hello?"},
-        headers=chat_server.headers(),
-    ) as response:
-        events = list(parse_sse(response.iter_lines()))
+    events = chat_once(chat_server, "hello?")
 
     assert events[-1]["event"] == "error"
     assert events[-1]["data"] == {
@@ -316,16 +314,6 @@ def test_no_token_no_turn(chat_server: ChatServer) -> None:
 
 
 # ---------------------------------------------------------------------------------------- titles
-
-
-def chat_once(server: ChatServer, message: str) -> list[dict[str, Any]]:
-    with httpx.stream(
-        "POST",
-        f"{server.url}/v1/sessions/c1/chat",
-        json={"message": message},
-        headers=server.headers(),
-    ) as response:
-        return list(parse_sse(response.iter_lines()))
 
 
 def test_the_first_turn_names_an_untitled_session(chat_server: ChatServer) -> None:
