@@ -13,14 +13,21 @@ import os
 import re
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
 from bench.meter import Cost, Meter
 from chat_sessions import ChatStore, DynamoDBSession
+from chat_sessions.cascade import cascade
+from chat_sessions.keys import partition_key
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
+from chat_sessions_local.streams import StreamReader, passes
 from chat_sessions_local.tables import create_table
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -75,6 +82,7 @@ def run(server: DynamoDBLocal, table: str = "chat-bench") -> list[Row]:
     create_table(client, table)
     meter = Meter(client, server.client(), table)
     store = ChatStore(table, client=client, session_ttl_seconds=7 * 86_400)
+    cascades = Cascades(store, StreamReader(server.client(), table))
     rows: list[Row] = []
 
     def measure(operation: str, action: Callable[[], object]) -> None:
@@ -114,9 +122,41 @@ def run(server: DynamoDBLocal, table: str = "chat-bench") -> list[Row]:
         lambda: store.update_session(USER, "s-0", title="Renamed", metadata={"k": "v"}),
     )
     measure("pop newest item at history 1,000", lambda: store.pop_item(USER, "s-1000"))
-    measure("clear history of 100 (incl. purge)", lambda: store.clear_items(USER, "s-100"))
-    measure("delete session of 1,000 (incl. purge)", lambda: store.delete_session(USER, "s-1000"))
+    # Lifecycle: the API call is one write whatever the history; the stream consumer purges.
+    measure("clear history of 100", lambda: store.clear_items(USER, "s-100"))
+    measure("cascade of that clear: purge 100 messages", cascades.of("s-100"))
+    store.create_session(USER, "s-10")
+    fill(store, "s-10", 10)
+    for length in (10, 1_000, 10_000):
+        measure(
+            f"delete session at history {length:,}",
+            partial(store.delete_session, USER, f"s-{length}"),
+        )
+    for length in (10, 1_000, 10_000):
+        measure(
+            f"cascade of that delete: purge {length:,} messages",
+            cascades.of(f"s-{length}"),
+        )
     return rows
+
+
+class Cascades:
+    """The cascade's stream records per session, read before they are applied (not measured)."""
+
+    def __init__(self, store: ChatStore, stream: StreamReader) -> None:
+        self._store = store
+        self._stream = stream
+        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def of(self, session_id: str) -> Callable[[], object]:
+        """What the stream consumer does for the session's records so far."""
+        for record in self._stream.read():
+            if passes(record):
+                self._pending[record["dynamodb"]["Keys"]["pk"]["S"]].append(record)
+        records = self._pending.pop(partition_key(USER, session_id), [])
+        if not records:
+            raise SystemExit(f"no cascade record for {session_id}")
+        return lambda: [cascade(self._store, DynamoDBRecord(record)) for record in records]
 
 
 async def _sdk_turn(store: ChatStore, session_id: str) -> None:

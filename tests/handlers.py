@@ -18,7 +18,9 @@ __all__ = [
     "function_of",
     "functions",
     "handler_of",
+    "http_event_files",
     "invoke",
+    "stream_event_files",
 ]
 
 
@@ -32,6 +34,15 @@ class LambdaContext:
 
 def event_files() -> list[str]:
     return sorted(p.name for p in EVENTS.glob("*.json") if p.name != "env.json")
+
+
+def http_event_files() -> list[str]:
+    """The API Gateway events (the rest are stream events, for ``cascade``)."""
+    return [name for name in event_files() if "routeKey" in json.loads((EVENTS / name).read_text())]
+
+
+def stream_event_files() -> list[str]:
+    return [name for name in event_files() if name not in http_event_files()]
 
 
 def function_of(event_file: str) -> str:

@@ -7,7 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from handlers import EVENTS, event_files, function_of, functions, invoke
+from handlers import (
+    EVENTS,
+    event_files,
+    function_of,
+    functions,
+    http_event_files,
+    invoke,
+)
 
 from chat_sessions import ChatStore, service
 from chat_sessions.api import ROUTES
@@ -44,6 +51,12 @@ def created_weekend(body: Any, store: ChatStore) -> None:
     assert store.get_session(OWNER, "weekend-plans").title == "Weekend plans"
 
 
+def created_short_lived(body: Any, store: ChatStore) -> None:
+    assert (body["session_id"], body["ttl_seconds"]) == ("support-chat", 1800)
+    session = store.get_session(OWNER, "support-chat")
+    assert (session.expires_at - session.updated_at).total_seconds() == pytest.approx(1800, abs=1)
+
+
 def existing_unchanged(body: Any, store: ChatStore) -> None:
     assert (body["session_id"], body["title"], body["message_count"]) == (
         "trip-2026",
@@ -71,6 +84,7 @@ def got(body: Any, store: ChatStore) -> None:
         "created_at",
         "updated_at",
         "expires_at",
+        "ttl_seconds",
         "usage",
     }
     assert (body["title"], body["message_count"]) == ("Lisbon trip", 3)
@@ -156,6 +170,8 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "create_session.json": (201, created_weekend),
     "create_session__generated_id.json": (201, generated),
     "create_session__existing.json": (200, existing_unchanged),
+    "create_session__short_ttl.json": (201, created_short_lived),
+    "create_session__ttl_out_of_range.json": (422, error("invalid_input")),
     "create_session__unknown_field.json": (422, error("validation_failed")),
     "create_session__malformed_json.json": (400, error("malformed_json")),
     "create_session__bad_metadata.json": (422, error("validation_failed")),
@@ -191,7 +207,7 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
 }
 
 
-@pytest.mark.parametrize("event_file", event_files())
+@pytest.mark.parametrize("event_file", http_event_files())
 def test_function_answers_its_event(event_file: str, api_store: ChatStore) -> None:
     status, headers, body = invoke(event_file)
 
@@ -206,7 +222,7 @@ def test_function_answers_its_event(event_file: str, api_store: ChatStore) -> No
 def test_every_event_is_expected_and_every_function_has_one() -> None:
     files = event_files()
     event_driven = {n for n, f in functions().items() if f["Properties"]["Handler"] != "run.sh"}
-    assert set(files) == set(EXPECTED)
+    assert set(http_event_files()) == set(EXPECTED)
     assert {function_of(f) for f in files} == event_driven  # run.sh: HTTP via the Web Adapter
 
 
@@ -217,7 +233,7 @@ def test_wrong_method_lists_the_allowed_ones() -> None:
 
 def test_events_use_their_functions_route() -> None:
     """Each event's routeKey is the route its function is wired to in template.yaml."""
-    for event_file in event_files():
+    for event_file in http_event_files():
         event = json.loads((EVENTS / event_file).read_text())
         wiring = functions()[function_of(event_file)]["Properties"]["Events"]
         routes = {
@@ -254,15 +270,22 @@ ACTIONS: dict[str, set[str]] = {
     "list_sessions": {"dynamodb:Query"},
     "get_session": {"dynamodb:GetItem"},
     "update_session": {"dynamodb:UpdateItem"},
-    "delete_session": {"dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
+    "delete_session": {"dynamodb:DeleteItem"},
     "list_messages": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
     "append_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"},
-    "clear_messages": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
+    "clear_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
     "pop_message": {
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
         "dynamodb:DeleteItem",
         "dynamodb:UpdateItem",
+    },
+    # The stream consumer: purges (Query + BatchWriteItem), trim markers (GetItem + DeleteItem).
+    "cascade": {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
     },
     "health": set(),
     "route_not_found": set(),
@@ -297,7 +320,7 @@ def test_template_grants_exactly_the_reviewed_actions() -> None:
     assert {name: granted(name) for name in functions()} == ACTIONS
 
 
-@pytest.mark.parametrize("event_file", event_files())
+@pytest.mark.parametrize("event_file", http_event_files())
 def test_answering_an_event_needs_no_more_than_granted(event_file: str) -> None:
     used: set[str] = set()
 

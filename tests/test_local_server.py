@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from chat_sessions.api import ROUTES
-from chat_sessions_local.dev import local_stack
+from chat_sessions.keys import partition_key
+from chat_sessions_local.dev import TABLE, local_stack
 from chat_sessions_local.dynamodb_local import free_port
 from chat_sessions_local.issuer import DevIssuer
+from support import rows_of
 
 SEEN: set[tuple[str, str]] = set()
 
@@ -69,7 +72,7 @@ def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssue
 
 @pytest.mark.integration
 def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
-    with local_stack(free_port()) as (_, issuer, api):
+    with local_stack(free_port()) as (database, issuer, api):
         headers = {"Authorization": f"Bearer {issuer.mint('dev-user')}"}
         created = httpx.post(f"{api}/v1/sessions", json={"session_id": "hello"}, headers=headers)
         listed = httpx.get(f"{api}/v1/sessions", headers=headers)
@@ -83,6 +86,8 @@ def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
         ) as chat:
             frames = [line for line in chat.iter_lines() if line.startswith("event: ")]
         messages = httpx.get(f"{api}/v1/sessions/hello/messages", headers=headers).json()
+        deleted = httpx.delete(f"{api}/v1/sessions/hello", headers=headers)
+        left = rows_left(database.client(), partition_key("dev-user", "hello"))
 
     assert created.status_code == 201
     assert frames.count("event: token") > 5 and frames[-1] == "event: done"
@@ -95,3 +100,14 @@ def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
     assert [s["session_id"] for s in listed.json()["sessions"]] == ["hello"]
     assert anonymous.status_code == 401
     assert (docs.status_code, "swagger-ui" in docs.text) == (200, True)
+    assert (deleted.status_code, left) == (204, [])  # the dev stack's cascade removed them
+
+
+def rows_left(client: Any, pk: str, wait_seconds: float = 30) -> list[dict[str, Any]]:
+    """The partition's rows once the cascade has emptied it, or as they are after the wait."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        rows = rows_of(client, TABLE, pk)
+        if not rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)

@@ -140,14 +140,16 @@ def test_delete_removes_session_and_messages(
     store: ChatStore, dynamodb_client: Any, table_name: str
 ) -> None:
     store.create_session(USER, "s1")
-    store.append_items(USER, "s1", [user_message(f"m{i}") for i in range(30)])
+    last_seq = store.append_items(USER, "s1", [user_message(f"m{i}") for i in range(30)]).last_seq
 
     assert store.delete_session(USER, "s1") is True
 
     with pytest.raises(SessionNotFoundError):
         store.get_session(USER, "s1")
-    assert rows_of(dynamodb_client, table_name, partition_key(USER, "s1")) == []
     assert store.delete_session(USER, "s1") is False  # idempotent
+    # What the stream consumer does with the header's REMOVE record (test_cascade.py).
+    assert store.purge_session(partition_key(USER, "s1"), up_to_seq=last_seq) == 30
+    assert rows_of(dynamodb_client, table_name, partition_key(USER, "s1")) == []
 
 
 def test_recreated_session_is_empty_and_survives_late_purge(

@@ -1,7 +1,8 @@
 """``make dev``: the whole thing on 127.0.0.1, with no AWS account and no model key.
 
 DynamoDB Local, the table from template.yaml, the API server (the real handlers behind JWT
-verification), and a ready token. ``--demo`` also runs a scripted agent conversation through
+verification), the stream cascade (the real consumer, plus a sweep standing in for TTL), and a
+ready token. ``--demo`` also runs a scripted agent conversation through
 ``DynamoDBSession`` (the SDK's ``ScriptedModel``, no key).
 """
 
@@ -26,6 +27,7 @@ from .dynamodb_local import DynamoDBLocal
 from .issuer import DEV_AUDIENCE, DEV_PORT, DevIssuer, dev_issuer_url
 from .server import create_app
 from .serving import serve
+from .streams import LocalCascade
 from .tables import create_table
 
 TABLE = "chat-sessions"
@@ -92,8 +94,14 @@ def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer
         )
         _forget_settings()
         issuer = DevIssuer.load_or_create(dev_issuer_url(port))
-        with serve(create_app(issuer), port) as api:
-            yield database, issuer, api
+        # Deletes, expiry and clears cascade as in AWS: the same handler, fed from the stream.
+        cascade = LocalCascade(database.client(), TABLE)
+        cascade.start()
+        try:
+            with serve(create_app(issuer), port) as api:
+                yield database, issuer, api
+        finally:
+            cascade.stop()
 
 
 @contextmanager

@@ -33,7 +33,8 @@ def openapi_document() -> dict[str, Any]:
         security=[{"bearerAuth": []}],
         on_conflict="error",
     )
-    for function in sorted(sam.functions()):
+    behind_the_api = {route.function for route in sam.routes()}  # not the stream consumer
+    for function in sorted(behind_the_api):
         if sam.functions()[function]["Properties"]["Handler"] == "run.sh":
             continue  # the chat function URL: the same app as chat_buffered, not behind the API
         merge.add_schema(_schema_of(function))

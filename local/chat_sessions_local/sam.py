@@ -6,6 +6,7 @@ The local server and the tests use this, so both run exactly the handlers that d
 from __future__ import annotations
 
 import importlib.util
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -89,6 +90,16 @@ def module_of(function: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class LambdaContext:
+    """The Lambda context a handler receives."""
+
+    def __init__(self, function: str) -> None:
+        self.function_name = function
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function}"
+        self.aws_request_id = str(uuid.uuid4())
 
 
 def handler_of(function: str) -> Handler:

@@ -43,16 +43,6 @@ _CHAT_PATH = re.compile(r"/v1/chat|/v1/sessions/[^/]+/(chat|title)")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-class _Context:
-    """The Lambda context a handler receives."""
-
-    def __init__(self, function: str) -> None:
-        self.function_name = function
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function}"
-        self.aws_request_id = str(uuid.uuid4())
-
-
 def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGIApp:
     """The server's ASGI app; ``verifier`` defaults to the issuer's own keys and audience.
 
@@ -84,7 +74,7 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGI
                 )
         event = _event(request, body, route, parameters, claims)
         result = await run_in_threadpool(
-            sam.handler_of(route.function), event, _Context(route.function)
+            sam.handler_of(route.function), event, sam.LambdaContext(route.function)
         )
         payload = result.get("body") or b""
         if result.get("isBase64Encoded"):

@@ -44,7 +44,7 @@ def table_properties() -> dict[str, Any]:
 
 
 def create_table(client: DynamoDBClient, table_name: str) -> None:
-    """Create ``table_name`` with ChatTable's keys, indexes and TTL, and wait until it is active."""
+    """Create ``table_name`` with ChatTable's keys, indexes, stream and TTL; wait until active."""
     props = table_properties()
     client.create_table(
         TableName=table_name,
@@ -52,6 +52,10 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
         AttributeDefinitions=props["AttributeDefinitions"],
         KeySchema=props["KeySchema"],
         GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
+        StreamSpecification={
+            "StreamEnabled": True,
+            "StreamViewType": props["StreamSpecification"]["StreamViewType"],
+        },
     )
     client.get_waiter("table_exists").wait(
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}

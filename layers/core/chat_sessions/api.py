@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
@@ -20,7 +19,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -36,11 +34,7 @@ from .errors import (
 )
 from .http import error_body, error_headers, status_of
 from .models import check_metadata
-
-logger = Logger(service="chat-sessions")
-tracer = Tracer(service="chat-sessions")
-metrics = Metrics(namespace="ChatSessions", service="chat-sessions")
-copy_config_to_registered_loggers(source_logger=logger, include={"chat_sessions"})
+from .observability import logger, metrics, tracer
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_APPEND_BODY_BYTES = 5 * 1024 * 1024

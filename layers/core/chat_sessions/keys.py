@@ -5,6 +5,10 @@ from __future__ import annotations
 SESSION_SK = "SESSION"
 MESSAGE_PREFIX = "MSG#"
 CHUNK_PREFIX = "CHUNK#"
+IDEMPOTENCY_PREFIX = "IDEMP#"
+TRIM_PREFIX = "TRIM#"
+"""Purge markers: "delete the rows below this session's ``first_seq``" (sorts after ``SESSION``,
+so it never shows up among the messages)."""
 SEQ_DIGITS = 20
 ACTIVITY_INDEX = "sessions_by_activity"
 
@@ -12,6 +16,16 @@ ACTIVITY_INDEX = "sessions_by_activity"
 def partition_key(user_id: str, session_id: str) -> str:
     """One user's session partition. Session ids contain no '#', so the split is unambiguous."""
     return f"{user_id}#{session_id}"
+
+
+def split_partition_key(pk: str) -> tuple[str, str]:
+    """``(user_id, session_id)`` of a session partition key."""
+    user_id, _, session_id = pk.rpartition("#")
+    return user_id, session_id
+
+
+def trim_sk(marker_id: str) -> str:
+    return f"{TRIM_PREFIX}{marker_id}"
 
 
 def message_sk(seq: int) -> str:

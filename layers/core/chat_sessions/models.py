@@ -103,6 +103,8 @@ class ChatSession(BaseModel):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
+    ttl_seconds: int
+    """The idle lifetime: each write moves ``expires_at`` to now + this."""
     usage: Usage = Usage()
     first_seq: int = Field(exclude=True)
     last_seq: int = Field(exclude=True)

@@ -11,7 +11,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast, get_args
@@ -72,6 +72,8 @@ _RETRYABLE_REASONS = frozenset(get_args(RetryableReason))
 # Codes we handle ourselves; everything else goes through ``translate``.
 _EXPECTED_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 _LIVE = "attribute_exists(pk) AND expires_at > :now_s"
+# Activity slides expiry by the session's own TTL, or the deployment's (``:ttl``), without a read.
+_SLIDE_EXPIRY = "expires_at = if_not_exists(ttl_seconds, :ttl) + :now_s"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class ChatStore:
         client: A boto3 DynamoDB client; defaults to a lazily created, process-wide one.
         clock: Seconds since the epoch; expiry and sequence numbers follow it (tests inject one).
         session_ttl_seconds: Idle lifetime; defaults to ``CHAT_SESSIONS_SESSION_TTL_SECONDS``.
+        ttl_bounds: The ``(min, max)`` a session's own ``ttl_seconds`` may take; defaults to
+            ``CHAT_SESSIONS_{MIN,MAX}_SESSION_TTL_SECONDS``.
         conflict_budget_seconds: How long a write that keeps losing to concurrent writers retries
             before ``ConflictError`` (nothing written).
         sleep: How to wait between those tries (tests may inject one).
@@ -112,20 +116,24 @@ class ChatStore:
         client: DynamoDBClient | None = None,
         clock: Clock = time.time,
         session_ttl_seconds: int | None = None,
+        ttl_bounds: tuple[int, int] | None = None,
         conflict_budget_seconds: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if table_name is None or session_ttl_seconds is None:
+        if table_name is None or session_ttl_seconds is None or ttl_bounds is None:
             from .config import get_settings
 
             settings = get_settings()
             table_name = table_name or settings.table_name
             if session_ttl_seconds is None:
                 session_ttl_seconds = settings.session_ttl_seconds
+            if ttl_bounds is None:
+                ttl_bounds = (settings.min_session_ttl_seconds, settings.max_session_ttl_seconds)
         if session_ttl_seconds <= 0:
             raise ValueError("session_ttl_seconds must be positive")
         self.table_name = table_name
         self.session_ttl_seconds = session_ttl_seconds
+        self.ttl_bounds = ttl_bounds
         self._client = client
         self._clock = clock
         self._conflict_budget_seconds = conflict_budget_seconds
@@ -146,8 +154,13 @@ class ChatStore:
         *,
         title: str | None = None,
         metadata: dict[str, str] | None = None,
+        ttl_seconds: int | None = None,
     ) -> tuple[ChatSession, bool]:
         """Create a session, or return the live one that already has this id (never overwritten).
+
+        Args:
+            ttl_seconds: This session's idle lifetime, within ``ttl_bounds``; the deployment's
+                when ``None``.
 
         Returns:
             The session and whether this call created it.
@@ -156,23 +169,30 @@ class ChatStore:
         session_id = check_session_id(session_id) if session_id is not None else uuid.uuid4().hex
         title = check_title(title) if title is not None else None
         metadata = check_metadata(metadata) if metadata is not None else {}
+        if ttl_seconds is not None:
+            self._check_ttl(ttl_seconds)
         now = self._clock()
-        header = self._new_header(user_id, session_id, now, title=title, metadata=metadata)
+        header = self._new_header(
+            user_id, session_id, now, title=title, metadata=metadata, ttl_seconds=ttl_seconds
+        )
         try:
-            self._call(
+            response = self._call(
                 "put_item",
                 TableName=self.table_name,
                 Item=header,
                 ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now_s",
                 ExpressionAttributeValues={":now_s": _n(math.floor(now))},
+                ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             existing = cast("Item | None", exc.response.get("Item"))
             if existing is None:
                 return self.get_session(user_id, session_id), False
-            return _session_from(existing), False
-        return _session_from(header), True
+            return self._session(existing), False
+        if "Attributes" in response:
+            self._purge_replaced(header["pk"]["S"])
+        return self._session(header), True
 
     def get_session(self, user_id: str, session_id: str) -> ChatSession:
         """The live session, or ``SessionNotFoundError`` (absent, expired, or not this user's)."""
@@ -183,7 +203,7 @@ class ChatStore:
             Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
             ConsistentRead=True,
         )
-        return _session_from(self._live_header(response.get("Item"), self._clock()))
+        return self._session(self._live_header(response.get("Item"), self._clock()))
 
     def list_sessions(
         self,
@@ -225,7 +245,7 @@ class ChatStore:
             response = self._call("query", **request)
             page = response.get("Items", [])
             for consumed, item in enumerate(page, start=1):
-                sessions.append(_session_from(item))
+                sessions.append(self._session(item))
                 if len(sessions) == limit:
                     more = consumed < len(page)
                     break
@@ -253,12 +273,12 @@ class ChatStore:
         """Set the title (``None`` removes it) and/or replace the metadata; counts as activity."""
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
         now = self._clock()
-        sets = ["updated_at = :now_iso", "expires_at = :exp"]
+        sets = ["updated_at = :now_iso", _SLIDE_EXPIRY]
         removes: list[str] = []
         values: Item = {
             ":now_s": _n(math.floor(now)),
             ":now_iso": _s(to_iso(now)),
-            ":exp": _n(self._expiry(now)),
+            ":ttl": _n(self.session_ttl_seconds),
         }
         if title is None:
             removes += ["title", "title_source"]
@@ -274,7 +294,7 @@ class ChatStore:
             updated = self._update_header(pk, expression, condition=_LIVE, values=values)
         except ClientError:
             raise SessionNotFoundError("session not found") from None
-        return _session_from(updated)
+        return self._session(updated)
 
     def set_generated_title(self, user_id: str, session_id: str, title: str) -> ChatSession:
         """Set a generated title, unless the user set one (``TitleSetByUserError``)."""
@@ -295,10 +315,13 @@ class ChatStore:
         except ClientError as exc:
             user_set = TitleSetByUserError("the user set this title; clear it to generate one")
             _raise_conflict_or_missing(exc, now, user_set)
-        return _session_from(updated)
+        return self._session(updated)
 
     def delete_session(self, user_id: str, session_id: str) -> bool:
-        """Delete the session and its messages; idempotent.
+        """Delete the session: one DeleteItem, whatever its history; idempotent.
+
+        Its messages are unreachable at once (they hang off the header) and are physically
+        removed by the stream consumer (``purge_session``), as for sessions that expire.
 
         Returns:
             Whether a live session was deleted (``False`` when absent or already expired).
@@ -312,10 +335,7 @@ class ChatStore:
             ReturnValues="ALL_OLD",
         )
         old = response.get("Attributes")
-        if old is None:
-            return False
-        self.purge(pk, up_to_seq=int(old["last_seq"]["N"]))
-        return _is_live(old, now)
+        return old is not None and _is_live(old, now)
 
     # ----------------------------------------------------------------------------------- messages
 
@@ -397,6 +417,8 @@ class ChatStore:
                     actions.append({"Put": {"TableName": self.table_name, "Item": chunk_row}})
             try:
                 self._call("transact_write_items", TransactItems=actions)
+                if replace_expired:
+                    self._purge_replaced(pk)
                 return AppendResult(appended=len(encoded), first_seq=base, last_seq=last)
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc)
@@ -448,7 +470,7 @@ class ChatStore:
         except ClientError as exc:
             busy = TurnInProgressError("another turn of this session is in progress")
             _raise_conflict_or_missing(exc, now, busy)
-        return _session_from(updated)
+        return self._session(updated)
 
     def end_turn(self, user_id: str, session_id: str, turn_id: str) -> None:
         """Release the lease of a turn that stores nothing (failed); a no-op if it is not held."""
@@ -477,7 +499,7 @@ class ChatStore:
         header, rows = self._read_newest_rows(pk, limit, self._clock())
         messages = self._decode_rows(pk, rows)
         messages.reverse()
-        return _session_from(header), messages
+        return self._session(header), messages
 
     def list_messages(
         self,
@@ -558,13 +580,13 @@ class ChatStore:
                     "Update": {
                         "TableName": self.table_name,
                         "Key": {"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                        "UpdateExpression": "SET updated_at = :now_iso, expires_at = :exp "
+                        "UpdateExpression": f"SET updated_at = :now_iso, {_SLIDE_EXPIRY} "
                         "ADD message_count :minus_one",
                         "ConditionExpression": f"{_LIVE} AND first_seq <= :seq",
                         "ExpressionAttributeValues": {
                             ":now_s": _n(math.floor(now)),
                             ":now_iso": _s(to_iso(now)),
-                            ":exp": _n(self._expiry(now)),
+                            ":ttl": _n(self.session_ttl_seconds),
                             ":minus_one": _n(-1),
                             ":seq": _n(seq),
                         },
@@ -590,27 +612,88 @@ class ChatStore:
         raise _contention_error(contention)
 
     def clear_items(self, user_id: str, session_id: str) -> None:
-        """Remove every message; the session stays. Atomic: the visible window moves past them."""
+        """Remove every message; the session stays.
+
+        One transaction moves the visible window past every message (so they are gone at once,
+        whatever the history) and writes a trim marker; the stream consumer then deletes the rows
+        (``purge_trimmed``).
+        """
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
-        now = self._clock()
-        try:
-            before = self._update_header(
-                pk,
-                "SET first_seq = last_seq + :one, message_count = :zero, "
-                "updated_at = :now_iso, expires_at = :exp",
-                condition=_LIVE,
-                values={
-                    ":now_s": _n(math.floor(now)),
-                    ":now_iso": _s(to_iso(now)),
-                    ":exp": _n(self._expiry(now)),
-                    ":one": _n(1),
-                    ":zero": _n(0),
-                },
-                returns="ALL_OLD",
-            )
-        except ClientError:
-            raise SessionNotFoundError("session not found") from None
-        self.purge(pk, up_to_seq=int(before["last_seq"]["N"]))
+        contention: RetryableReason = "TransactionConflict"
+        for attempt in self._attempts():
+            now = self._clock()
+            clear = {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                    "UpdateExpression": "SET first_seq = last_seq + :one, message_count = :zero, "
+                    f"updated_at = :now_iso, {_SLIDE_EXPIRY}",
+                    "ConditionExpression": _LIVE,
+                    "ExpressionAttributeValues": {
+                        ":now_s": _n(math.floor(now)),
+                        ":now_iso": _s(to_iso(now)),
+                        ":ttl": _n(self.session_ttl_seconds),
+                        ":one": _n(1),
+                        ":zero": _n(0),
+                    },
+                }
+            }
+            marker = {"Put": {"TableName": self.table_name, "Item": self._trim_marker(pk)}}
+            try:
+                self._call("transact_write_items", TransactItems=[clear, marker])
+                return
+            except ClientError as exc:
+                reasons = _cancellation_reasons(exc)
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                    raise SessionNotFoundError("session not found") from None
+                contention = _retryable_reason(exc, reasons)
+                self._backoff(attempt)
+        raise _contention_error(contention)
+
+    # ------------------------------------------------------------------- cascade (stream consumer)
+
+    def purge_session(self, pk: str, *, up_to_seq: int) -> int:
+        """Physically delete what a deleted or expired session left: its message and chunk rows
+        with seq <= ``up_to_seq`` (the deleted header's ``last_seq``) and its idempotency records.
+
+        Idempotent; never touches a re-created session's rows, whose seqs are later.
+
+        Returns:
+            How many rows were deleted.
+        """
+        records = self._query_keys(
+            pk,
+            "begins_with(sk, :prefix)",
+            {":prefix": _s(keys.IDEMPOTENCY_PREFIX)},
+            filter_expression="seq <= :up_to",
+            filter_values={":up_to": _n(up_to_seq)},
+        )
+        return self.purge(pk, up_to_seq=up_to_seq) + self._delete_all(records)
+
+    def purge_trimmed(self, pk: str) -> int:
+        """Physically delete the rows below the session's ``first_seq`` (cleared or trimmed).
+
+        Reads the header first: ``first_seq`` only moves forward, so this is idempotent, and a
+        deleted session (no header) is left to ``purge_session``.
+
+        Returns:
+            How many rows were deleted.
+        """
+        response = self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+            ProjectionExpression="first_seq",
+            ConsistentRead=True,
+        )
+        header = response.get("Item")
+        if header is None:
+            return 0
+        return self.purge(pk, up_to_seq=int(header["first_seq"]["N"]) - 1)
+
+    def delete_row(self, pk: str, sk: str) -> None:
+        """Delete one row by key (a processed trim marker); a no-op when it is already gone."""
+        self._call("delete_item", TableName=self.table_name, Key={"pk": _s(pk), "sk": _s(sk)})
 
     def purge(self, pk: str, *, up_to_seq: int) -> int:
         """Physically delete the message and chunk rows of ``pk`` with seq <= ``up_to_seq``.
@@ -625,13 +708,10 @@ class ChatStore:
             (keys.CHUNK_PREFIX, keys.last_chunk_sk(up_to_seq)),
             (keys.MESSAGE_PREFIX, keys.message_sk(up_to_seq)),
         ):
-            batch: list[Item] = []
-            for row_key in self._query_keys(pk, low, high):
-                batch.append(row_key)
-                if len(batch) == 25:
-                    deleted += self._delete_rows(batch)
-                    batch = []
-            deleted += self._delete_rows(batch)
+            rows = self._query_keys(
+                pk, "sk BETWEEN :low AND :high", {":low": _s(low), ":high": _s(high)}
+            )
+            deleted += self._delete_all(rows)
         return deleted
 
     # ---------------------------------------------------------------------------------- internals
@@ -676,9 +756,6 @@ class ChatStore:
         # Full jitter spreads writers that collided so they stop colliding again.
         self._sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
 
-    def _expiry(self, now: float) -> int:
-        return math.floor(now) + self.session_ttl_seconds
-
     def _new_header(
         self,
         user_id: str,
@@ -688,8 +765,10 @@ class ChatStore:
         title: str | None = None,
         metadata: dict[str, str] | None = None,
         first_seq: int | None = None,
+        ttl_seconds: int | None = None,
     ) -> Item:
         first = to_micros(now) if first_seq is None else first_seq
+        ttl = self.session_ttl_seconds if ttl_seconds is None else ttl_seconds
         header: Item = {
             "pk": _s(keys.partition_key(user_id, session_id)),
             "sk": _s(keys.SESSION_SK),
@@ -698,15 +777,44 @@ class ChatStore:
             "metadata": _string_map(metadata or {}),
             "created_at": _s(to_iso(now)),
             "updated_at": _s(to_iso(now)),
-            "expires_at": _n(self._expiry(now)),
+            "expires_at": _n(math.floor(now) + ttl),
             "message_count": _n(0),
             "first_seq": _n(first),
             "last_seq": _n(first - 1),
         }
+        if ttl_seconds is not None:
+            header["ttl_seconds"] = _n(ttl_seconds)
         if title is not None:
             header["title"] = _s(title)
             header["title_source"] = _s("user")
         return header
+
+    def _trim_marker(self, pk: str) -> Item:
+        """A new trim marker: its INSERT makes the stream consumer call ``purge_trimmed``."""
+        return {
+            "pk": _s(pk),
+            "sk": _s(keys.trim_sk(uuid.uuid4().hex)),
+            "created_at": _s(to_iso(self._clock())),
+        }
+
+    def _purge_replaced(self, pk: str) -> None:
+        """A write replaced an expired header that TTL had not removed yet: a trim marker gets the
+        old session's rows purged (they are below the new ``first_seq``). Were this call lost, the
+        new session's own cascade would still purge them (its ``last_seq`` is later)."""
+        self._call("put_item", TableName=self.table_name, Item=self._trim_marker(pk))
+
+    def _check_ttl(self, ttl_seconds: int) -> None:
+        low, high = self.ttl_bounds
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int):
+            raise InvalidInputError("ttl_seconds must be an integer")
+        if not low <= ttl_seconds <= high:
+            raise InvalidInputError(
+                f"ttl_seconds must be between {low} and {high}",
+                details=[{"loc": ["ttl_seconds"], "type": "range", "min": low, "max": high}],
+            )
+
+    def _session(self, header: Item) -> ChatSession:
+        return _session_from(header, self.session_ttl_seconds)
 
     def _append_header_update(
         self,
@@ -750,7 +858,7 @@ class ChatStore:
                     "sk": _s(keys.SESSION_SK),
                 },
                 "UpdateExpression": "SET user_id = :user, session_id = :session, "
-                "updated_at = :now_iso, expires_at = :exp, last_seq = :last, "
+                f"updated_at = :now_iso, {_SLIDE_EXPIRY}, last_seq = :last, "
                 "created_at = if_not_exists(created_at, :now_iso), "
                 "first_seq = if_not_exists(first_seq, :base), "
                 f"metadata = if_not_exists(metadata, :no_metadata){sets} "
@@ -761,7 +869,7 @@ class ChatStore:
                     ":session": _s(session_id),
                     ":now_s": _n(math.floor(now)),
                     ":now_iso": _s(to_iso(now)),
-                    ":exp": _n(self._expiry(now)),
+                    ":ttl": _n(self.session_ttl_seconds),
                     ":base": _n(base),
                     ":last": _n(last),
                     ":count": _n(count),
@@ -871,13 +979,24 @@ class ChatStore:
                     attempt += 1
         return found
 
-    def _query_keys(self, pk: str, low: str, high: str) -> Iterator[Item]:
+    def _query_keys(
+        self,
+        pk: str,
+        sort_key_condition: str,
+        values: Item,
+        *,
+        filter_expression: str | None = None,
+        filter_values: Item | None = None,
+    ) -> Iterator[Item]:
+        """The keys of the rows of ``pk`` that match, page by page."""
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {":pk": _s(pk), ":low": _s(low), ":high": _s(high)},
+            "KeyConditionExpression": f"pk = :pk AND {sort_key_condition}",
+            "ExpressionAttributeValues": {":pk": _s(pk), **values, **(filter_values or {})},
             "ProjectionExpression": "pk, sk",
         }
+        if filter_expression is not None:
+            request["FilterExpression"] = filter_expression
         while True:
             response = self._call("query", **request)
             yield from response.get("Items", [])
@@ -885,6 +1004,17 @@ class ChatStore:
             if last_key is None:
                 return
             request["ExclusiveStartKey"] = last_key
+
+    def _delete_all(self, row_keys: Iterable[Item]) -> int:
+        """Delete rows by key, 25 per BatchWriteItem (its maximum)."""
+        deleted = 0
+        batch: list[Item] = []
+        for row_key in row_keys:
+            batch.append(row_key)
+            if len(batch) == 25:
+                deleted += self._delete_rows(batch)
+                batch = []
+        return deleted + self._delete_rows(batch)
 
     def _delete_rows(self, row_keys: list[Item]) -> int:
         if not row_keys:
@@ -923,7 +1053,7 @@ def _is_live(header: Item, now: float) -> bool:
     return int(header["expires_at"]["N"]) > now
 
 
-def _session_from(header: Item) -> ChatSession:
+def _session_from(header: Item, default_ttl_seconds: int) -> ChatSession:
     return ChatSession(
         session_id=header["session_id"]["S"],
         title=header["title"]["S"] if "title" in header else None,
@@ -934,6 +1064,9 @@ def _session_from(header: Item) -> ChatSession:
         created_at=from_iso(header["created_at"]["S"]),
         updated_at=from_iso(header["updated_at"]["S"]),
         expires_at=datetime.fromtimestamp(int(header["expires_at"]["N"]), UTC),
+        ttl_seconds=int(header["ttl_seconds"]["N"])
+        if "ttl_seconds" in header
+        else default_ttl_seconds,
         usage=Usage(
             input_tokens=int(header.get("usage_input_tokens", {"N": "0"})["N"]),
             output_tokens=int(header.get("usage_output_tokens", {"N": "0"})["N"]),

@@ -25,6 +25,12 @@ class SessionCreate(_Request):
     session_id: SessionId | None = None
     title: Title | None = None
     metadata: Metadata | None = None
+    ttl_seconds: int | None = Field(
+        default=None,
+        description="This session's idle lifetime: every write moves expires_at to now + this. "
+        "Within the deployment's bounds (CHAT_SESSIONS_MIN/MAX_SESSION_TTL_SECONDS); the "
+        "deployment's default when absent.",
+    )
 
 
 class SessionUpdate(_Request):
@@ -46,6 +52,7 @@ class SessionPublic(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     expires_at: Timestamp
+    ttl_seconds: int
     usage: Usage
 
     @classmethod

@@ -31,7 +31,11 @@ def get_store() -> ChatStore:
 
 def create_session(user_id: str, body: SessionCreate) -> tuple[SessionPublic, bool]:
     session, created = get_store().create_session(
-        user_id, body.session_id, title=body.title, metadata=body.metadata
+        user_id,
+        body.session_id,
+        title=body.title,
+        metadata=body.metadata,
+        ttl_seconds=body.ttl_seconds,
     )
     return SessionPublic.of(session), created
 
