@@ -5,6 +5,7 @@ from __future__ import annotations
 SESSION_SK = "SESSION"
 MESSAGE_PREFIX = "MSG#"
 CHUNK_PREFIX = "CHUNK#"
+IDEMPOTENCY_PREFIX = "IDEMP#"
 SEQ_DIGITS = 20
 ACTIVITY_INDEX = "sessions_by_activity"
 
@@ -20,6 +21,11 @@ def message_sk(seq: int) -> str:
 
 def chunk_sk(seq: int, index: int) -> str:
     return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#{index:03d}"
+
+
+def idempotency_sk(key: str) -> str:
+    """An Idempotency-Key's record. 'IDEMP#' sorts below 'MSG#', so message reads never see it."""
+    return f"{IDEMPOTENCY_PREFIX}{key}"
 
 
 def last_chunk_sk(seq: int) -> str:

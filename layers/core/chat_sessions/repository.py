@@ -20,13 +20,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import keys
 from .clock import Clock, from_iso, to_iso, to_micros
-from .codec import CorruptItemError, chunk_count, decode_item, encode_item
+from .codec import (
+    CorruptItemError,
+    chunk_count,
+    decode_item,
+    decode_response,
+    encode_item,
+    encode_response,
+)
 from .cursor import decode_cursor, encode_cursor
 from .dynamodb import default_client, error_code, translate
 from .errors import (
     BatchTooLargeError,
     ChatSessionsError,
     ConflictError,
+    IdempotencyKeyReusedError,
     InvalidCursorError,
     InvalidInputError,
     SessionNotFoundError,
@@ -35,6 +43,7 @@ from .errors import (
     TurnInProgressError,
     TurnLostError,
 )
+from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord
 from .models import (
     AppendResult,
     ChatSession,
@@ -42,6 +51,7 @@ from .models import (
     Order,
     SessionPage,
     StoredMessage,
+    StoredResponse,
     Usage,
     check_metadata,
     check_session_id,
@@ -328,6 +338,7 @@ class ChatStore:
         create_missing: bool = False,
         last_seq_hint: int | None = None,
         turn: TurnCommit | None = None,
+        idempotency: IdempotencyRecord | None = None,
     ) -> AppendResult:
         """Append a batch atomically and in order, after every batch committed before it.
 
@@ -339,6 +350,10 @@ class ChatStore:
                 round trip when the clock alone would not be past it.
             turn: Commit a chat turn: only while holding its lease, which the write releases,
                 adding the turn's token usage to the session.
+            idempotency: Record this write under its Idempotency-Key, in the same transaction.
+                If the key is already recorded (within 24 h), nothing is written: the same request
+                gets the recorded batch and response back (``replay``), another request
+                ``IdempotencyKeyReusedError``.
 
         Raises:
             SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, ConflictError,
@@ -351,6 +366,12 @@ class ChatStore:
         encoded = [encode_item(item) for item in items]
         rows = sum(1 + len(e.chunks) for e in encoded)
         size = sum(e.stored_bytes + ROW_OVERHEAD_BYTES * (1 + len(e.chunks)) for e in encoded)
+        response: Item = {}
+        if idempotency is not None:  # the key's record is one more row of the transaction
+            recorded = encode_response(idempotency.response)
+            response = recorded.attributes
+            rows += 1
+            size += recorded.stored_bytes + len(idempotency.key) + ROW_OVERHEAD_BYTES
         if rows + 1 > MAX_TRANSACTION_ROWS or size > MAX_TRANSACTION_BYTES:
             raise BatchTooLargeError(
                 f"a batch must fit one transaction: at most {MAX_TRANSACTION_ROWS - 1} rows and "
@@ -395,12 +416,23 @@ class ChatStore:
                         "data": {"B": chunk},
                     }
                     actions.append({"Put": {"TableName": self.table_name, "Item": chunk_row}})
+            if idempotency is not None:
+                actions.append(self._record_put(pk, idempotency, response, now, base, last))
             try:
                 self._call("transact_write_items", TransactItems=actions)
                 return AppendResult(appended=len(encoded), first_seq=base, last_seq=last)
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc)
                 header_reason = reasons[0] if reasons else {}
+                if idempotency is not None and len(reasons) == len(actions):
+                    replay = _replay_on_cancel(idempotency, reasons, now)
+                    if replay is not None:
+                        return AppendResult(
+                            appended=replay.last_seq - replay.first_seq + 1,
+                            first_seq=replay.first_seq,
+                            last_seq=replay.last_seq,
+                            replay=replay,
+                        )
                 if header_reason.get("Code") == "ConditionalCheckFailed":
                     current = header_reason.get("Item")
                     if current is not None and _is_live(current, now):
@@ -463,6 +495,51 @@ class ChatStore:
             )
         except ClientError:
             return  # lapsed and taken by another turn, or the session is gone
+
+    def find_replay(
+        self, user_id: str, session_id: str, key: str, request_hash: str
+    ) -> StoredResponse | None:
+        """The response recorded under an Idempotency-Key in this session within its 24 h
+        (``None``: the key is new). One consistent GetItem.
+
+        Raises:
+            IdempotencyKeyReusedError: The key was recorded for a different request.
+        """
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        response = self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(keys.idempotency_sk(key))},
+            ConsistentRead=True,
+        )
+        record = response.get("Item")
+        if record is None or int(record["expires_at"]["N"]) <= self._clock():
+            return None
+        return _recorded(record, request_hash)
+
+    def read_batch(
+        self, user_id: str, session_id: str, first_seq: int, last_seq: int
+    ) -> list[StoredMessage]:
+        """The messages one append stored, by its seq range (e.g. a ``StoredResponse``'s), oldest
+        first; those removed since (pop, clear, purge) are missing."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": _s(pk),
+                ":low": _s(keys.message_sk(first_seq)),
+                ":high": _s(keys.message_sk(last_seq)),
+            },
+            "ConsistentRead": True,
+        }
+        rows: list[Item] = []
+        while True:
+            response = self._call("query", **request)
+            rows += response.get("Items", [])
+            if (last_key := response.get("LastEvaluatedKey")) is None:
+                return self._decode_rows(pk, rows)
+            request["ExclusiveStartKey"] = last_key
 
     def read_newest(
         self, user_id: str, session_id: str, limit: int | None
@@ -772,6 +849,38 @@ class ChatStore:
             }
         }
 
+    def _record_put(
+        self,
+        pk: str,
+        record: IdempotencyRecord,
+        response: Item,
+        now: float,
+        first_seq: int,
+        last_seq: int,
+    ) -> Item:
+        """The Put of an Idempotency-Key's record: only if the key is new or its 24 h are over.
+        ``seq`` is the batch's last seq, which bounds what a cascade of the session deletes."""
+        item: Item = {
+            "pk": _s(pk),
+            "sk": _s(keys.idempotency_sk(record.key)),
+            "request_hash": _s(record.request_hash),
+            "status": _n(record.status),
+            "first_seq": _n(first_seq),
+            "seq": _n(last_seq),
+            "created_at": _s(to_iso(now)),
+            "expires_at": _n(math.floor(now) + IDEMPOTENCY_TTL_SECONDS),
+            **response,
+        }
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(sk) OR expires_at <= :now_s",
+                "ExpressionAttributeValues": {":now_s": _n(math.floor(now))},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
     def _live_header(self, item: Item | None, now: float) -> Item:
         if item is None or not _is_live(item, now):
             raise SessionNotFoundError("session not found")
@@ -921,6 +1030,43 @@ def _chunk_key(pk: str, seq: int, index: int) -> Item:
 
 def _is_live(header: Item, now: float) -> bool:
     return int(header["expires_at"]["N"]) > now
+
+
+def _replay_on_cancel(
+    record: IdempotencyRecord, reasons: list[dict[str, Any]], now: float
+) -> StoredResponse | None:
+    """After a cancelled append (the header first, the key's record last in ``reasons``): the
+    earlier response if the record made it fail, else ``None`` (the caller then handles the
+    header as without a key). A session that is gone is reported as such, whatever its records
+    say."""
+    header_reason, record_reason = reasons[0], reasons[-1]
+    existing = record_reason.get("Item")  # ALL_OLD: the record that is in the way
+    if record_reason.get("Code") != "ConditionalCheckFailed" or existing is None:
+        return None
+    if header_reason.get("Code") == "ConditionalCheckFailed":
+        header = header_reason.get("Item")
+        if header is None or not _is_live(header, now):
+            return None
+    return _recorded(existing, record.request_hash)
+
+
+def _recorded(record: Item, request_hash: str) -> StoredResponse:
+    """The response an Idempotency-Key's record holds, for the same request only."""
+    if record["request_hash"]["S"] != request_hash:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was used for a different request in the last 24 hours; "
+            "use a new key for a new request"
+        )
+    try:
+        body = decode_response(record)
+    except CorruptItemError:
+        raise ChatSessionsError("an idempotency record is unreadable") from None
+    return StoredResponse(
+        status=int(record["status"]["N"]),
+        body=body,
+        first_seq=int(record["first_seq"]["N"]),
+        last_seq=int(record["seq"]["N"]),
+    )
 
 
 def _session_from(header: Item) -> ChatSession:
