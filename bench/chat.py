@@ -36,7 +36,7 @@ TEXT = "x" * 600
 def turn_costs(server: DynamoDBLocal, table: str = "chat-bench-turns") -> list[tuple[str, Cost]]:
     """One chat turn (offline model) at each history length, metered."""
     client = server.client()
-    create_table(client, table)
+    create_table(client, table, stream=False)
     meter = Meter(client, server.client(), table)
     store = ChatStore(table, client=client, session_ttl_seconds=7 * 86_400)
     agent = Agent(name="assistant", model=OfflineModel())
@@ -93,7 +93,7 @@ class _StampedModel(OfflineModel):
 def first_byte_latency(server: DynamoDBLocal, turns: int = 30) -> list[float]:
     """Milliseconds from the model's first token to the first token event at the client."""
     client = server.client()
-    create_table(client, "chat-bench-latency")
+    create_table(client, "chat-bench-latency", stream=False)
     store = ChatStore("chat-bench-latency", client=client)
     issuer = DevIssuer.load_or_create(
         "http://127.0.0.1", key_file=ROOT / ".cache" / "bench-key.pem"

@@ -34,6 +34,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 START, END = "<!-- bench:store:start -->", "<!-- bench:store:end -->"
 CHAT = ("<!-- bench:chat:start -->", "<!-- bench:chat:end -->")
 TIMINGS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
+IDEMPOTENCY = ("<!-- bench:idempotency:start -->", "<!-- bench:idempotency:end -->")
 TEXT = "x" * 600  # one 600-byte message text
 USER = "bench-user"
 
@@ -205,17 +206,20 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     from bench.chat import timings, turn_costs, turn_table
+    from bench.idempotency import idempotency_costs
 
     with DynamoDBLocal() as server:
         markdown = table(run(server))
         chat = turn_table(turn_costs(server))
         measured = timings(server)
-    print(markdown, chat, measured, sep="\n\n")
+        keyed = turn_table(idempotency_costs(server))
+    print(markdown, chat, measured, keyed, sep="\n\n")
     print(f"\n(DynamoDB Local, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     if not args.no_write:
         write_doc(markdown)
         write_doc(chat, CHAT)
         write_doc(measured, TIMINGS)
+        write_doc(keyed, IDEMPOTENCY)
 
 
 if __name__ == "__main__":

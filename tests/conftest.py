@@ -75,9 +75,12 @@ def dynamodb_client(new_client: Callable[[], Any]) -> Any:
 
 
 @pytest.fixture
-def table_name(dynamodb_client: Any) -> Iterator[str]:
+def table_name(dynamodb_client: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new table; with the template's stream only for tests marked ``stream``."""
     name = f"chat-{uuid.uuid4().hex[:12]}"
-    create_table(dynamodb_client, name)
+    create_table(
+        dynamodb_client, name, stream=request.node.get_closest_marker("stream") is not None
+    )
     yield name
     dynamodb_client.delete_table(TableName=name)
 
@@ -172,3 +175,36 @@ def local_api(
     with TestClient(create_app(dev_issuer), base_url="http://127.0.0.1:8000") as client:
         yield client
     service.get_store.cache_clear()
+
+
+@pytest.fixture
+def cascade(
+    backend: str,
+    table_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The cascade handler resolved from template.yaml, configured for the test's table."""
+    from handlers import LambdaContext, handler_of
+
+    monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", table_name)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ChatSessions")
+    if backend == "dynamodb_local":
+        server: DynamoDBLocal = request.getfixturevalue("dynamodb_local")
+        monkeypatch.setenv("CHAT_SESSIONS_ENDPOINT_URL", server.endpoint_url)
+    for cache in (service.get_store, get_settings, default_client):
+        cache.cache_clear()  # read again from the environment set above
+    handler = handler_of("cascade")
+    yield lambda event: handler(event, LambdaContext())
+    service.get_store.cache_clear()
+
+
+@pytest.fixture
+def local_cascade(
+    new_client: Callable[[], Any], table_name: str, clock: FakeClock, cascade: Any
+) -> Any:
+    """Stream records through the template's filters into the handler, as the dev server does."""
+    from chat_sessions_local.streams import LocalCascade
+
+    return LocalCascade(new_client(), table_name, clock=clock)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.chat import turn_costs, turn_table
-from bench.run import CHAT, documented_table, run, table
+from bench.idempotency import idempotency_costs
+from bench.run import CHAT, IDEMPOTENCY, documented_table, run, table
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
 
 
@@ -21,3 +22,10 @@ def test_performance_doc_matches_the_turn_benchmark(dynamodb_local: DynamoDBLoca
     measured = turn_table(turn_costs(dynamodb_local, table="chat-bench-turns-check"))
 
     assert measured == documented_table(CHAT), "run `make bench` and commit docs/performance.md"
+
+
+@pytest.mark.integration
+def test_performance_doc_matches_the_idempotency_benchmark(dynamodb_local: DynamoDBLocal) -> None:
+    measured = turn_table(idempotency_costs(dynamodb_local, table="chat-bench-idempotency-check"))
+
+    assert measured == documented_table(IDEMPOTENCY), "run `make bench` and commit the doc"

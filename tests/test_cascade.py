@@ -7,16 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
-from handlers import EVENTS, LambdaContext, handler_of, stream_event_files
+from handlers import EVENTS, stream_event_files
 from moto.events.models import EventPattern
 
-from chat_sessions import ChatStore, service
-from chat_sessions.config import get_settings
-from chat_sessions.dynamodb import default_client
+from chat_sessions import ChatStore
 from chat_sessions.keys import partition_key
 from chat_sessions_local.streams import (
     LocalCascade,
@@ -26,6 +24,8 @@ from chat_sessions_local.streams import (
     passes,
 )
 from support import FakeClock, rows_of
+
+pytestmark = pytest.mark.stream
 
 USER = "user-123"
 SESSION = "trip-2026"
@@ -42,37 +42,6 @@ def message(text: str, role: str = "user") -> dict[str, Any]:
 def noise(size: int) -> str:
     """Text that does not compress: stored in several CHUNK# rows when large."""
     return base64.b64encode(os.urandom(size))[:size].decode()
-
-
-@pytest.fixture
-def cascade(
-    backend: str,
-    table_name: str,
-    new_client: Callable[[], Any],
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
-    """The cascade handler from template.yaml, configured for the test's table."""
-    monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", table_name)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ChatSessions")
-    if backend == "dynamodb_local":
-        monkeypatch.setenv(
-            "CHAT_SESSIONS_ENDPOINT_URL", request.getfixturevalue("dynamodb_local").endpoint_url
-        )
-    for cache in (service.get_store, get_settings, default_client):
-        cache.cache_clear()  # read again from the environment set above
-    handler = handler_of("cascade")
-    yield lambda event: handler(event, LambdaContext())
-    service.get_store.cache_clear()
-
-
-@pytest.fixture
-def local_cascade(
-    new_client: Callable[[], Any], table_name: str, clock: FakeClock, cascade: Any
-) -> LocalCascade:
-    """Stream records through the template's filters into the handler, as the dev server does."""
-    return LocalCascade(new_client(), table_name, clock=clock)
 
 
 def seed_sample_session(make_store: Callable[..., ChatStore]) -> tuple[ChatStore, FakeClock]:

@@ -394,3 +394,110 @@ def test_idle_streams_get_heartbeats(
 
     assert heartbeats == 3
     assert rest[-1]["event"] == "done"
+
+
+# ------------------------------------------------------------------------------- idempotency
+
+
+def keyed_chat(
+    server: ChatServer, message: str, key: str, path: str = "/v1/sessions/c1/chat"
+) -> tuple[httpx.Response, list[dict[str, Any]]]:
+    headers = {**server.headers(), "Idempotency-Key": key}
+    with httpx.stream(
+        "POST", f"{server.url}{path}", json={"message": message}, headers=headers, timeout=10
+    ) as response:
+        return response, list(parse_sse(response.iter_lines()))
+
+
+def test_a_retried_turn_replays_as_a_short_stream_without_the_model(
+    chat_server: ChatServer,
+) -> None:
+    model = ScriptedModel([
+        [function_call("get_reviews", {"hotel": "Alfama"}, call_id="call_9")],
+        [assistant_message("Alfama scores 4.6.")],
+    ])  # fmt: skip
+    chat_server.agent[0] = Agent(name="assistant", model=model, tools=[get_reviews])
+
+    first_response, first = keyed_chat(chat_server, "Reviews?", "k-1")
+    retry_response, retry = keyed_chat(chat_server, "Reviews?", "k-1")
+
+    assert len(model.calls) == 2  # the first turn's two steps; the retry ran nothing
+    assert "idempotent-replayed" not in first_response.headers
+    assert retry_response.headers["idempotent-replayed"] == "true"
+    assert retry_response.headers["content-type"].startswith("text/event-stream")
+    assert [e["event"] for e in retry] == ["tool_call", "tool_output", "token", "done"]
+    assert [int(e["id"]) for e in retry] == [1, 2, 3, 4]
+    live = {e["event"]: e["data"] for e in first}
+    replayed = {e["event"]: e["data"] for e in retry}
+    for name in ("tool_call", "tool_output", "done"):
+        assert replayed[name] == live[name]
+    tokens = "".join(e["data"]["delta"] for e in first if e["event"] == "token")
+    assert replayed["token"] == {"delta": tokens}
+    assert len(stored_items(chat_server)) == 4
+
+
+def test_a_retry_while_the_turn_runs_meets_the_lease(chat_server: ChatServer) -> None:
+    chat_server.gate.held = True
+    headers = {**chat_server.headers(), "Idempotency-Key": "k-2"}
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "slow"},
+        headers=headers,
+        timeout=10,
+    ) as first:
+        chat_server.gate.let_through(1)
+        events = parse_sse(first.iter_lines())
+        assert next(events)["event"] == "token"
+
+        during = httpx.post(
+            f"{chat_server.url}/v1/sessions/c1/chat", json={"message": "slow"}, headers=headers
+        )
+        chat_server.gate.open()
+        done = list(events)[-1]
+
+    after = httpx.post(
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "slow"},
+        headers={**chat_server.headers(stream=False), "Idempotency-Key": "k-2"},
+    )
+    assert (during.status_code, during.json()["error"]["code"]) == (409, "turn_in_progress")
+    assert done["event"] == "done"
+    assert (after.status_code, after.headers["idempotent-replayed"]) == (200, "true")
+    assert after.json()["output"] == offline_reply("slow")
+    assert len(stored_items(chat_server)) == 2
+
+
+def test_a_retried_new_chat_announces_the_same_session(chat_server: ChatServer) -> None:
+    _, first = keyed_chat(chat_server, "hi", "new-1", path="/v1/chat")
+    _, retry = keyed_chat(chat_server, "hi", "new-1", path="/v1/chat")
+
+    assert first[0] == retry[0] and first[0]["event"] == "session"
+    assert [e["event"] for e in retry] == ["session", "token", "done"]
+    assert retry[-1]["data"] == first[-1]["data"]
+    assert len(stored_items(chat_server, first[0]["data"]["session_id"])) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "message", "status", "code"),
+    [
+        ("bad key", "hi", 400, "invalid_idempotency_key"),
+        ("x" * 256, "hi", 400, "invalid_idempotency_key"),
+        ("used", "another message", 422, "idempotency_key_reused"),
+    ],
+)
+def test_bad_or_reused_keys_are_refused_before_any_stream(
+    chat_server: ChatServer, key: str, message: str, status: int, code: str
+) -> None:
+    keyed_chat(chat_server, "hi", "used")
+
+    response = httpx.post(
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": message},
+        headers={**chat_server.headers(), "Idempotency-Key": key},
+    )
+
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    assert response.headers["content-type"] == "application/json"
+    assert len(stored_items(chat_server)) == 2
+    chat_server.store.begin_turn(USER, "c1", "probe", lease_seconds=60)  # no lease left behind

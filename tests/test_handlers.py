@@ -18,6 +18,7 @@ from handlers import (
 
 from chat_sessions import ChatStore, service
 from chat_sessions.api import ROUTES
+from chat_sessions.idempotency import derived_session_id
 
 OWNER = "user-123"
 
@@ -162,6 +163,12 @@ def chatted_new(body: Any, store: ChatStore) -> None:
     assert (session.message_count, messages[0].item["content"]) == (2, "Plan a weekend in Porto")
 
 
+def chatted_keyed(body: Any, store: ChatStore) -> None:
+    # The new session's id comes from the key, so a retry finds the first call's record there.
+    assert body["session_id"] == derived_session_id("b7e2d4a0-5c3f-4e19-8a6b-2d9c1f0e7a43")
+    chatted_new(body, store)
+
+
 def not_allowed(body: Any, store: ChatStore) -> None:
     error("method_not_allowed")(body, store)
 
@@ -191,6 +198,7 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "list_messages.json": (200, messages_desc),
     "list_messages__bad_order.json": (422, error("validation_failed")),
     "append_messages.json": (201, appended),
+    "append_messages__idempotency_key.json": (201, appended),
     "append_messages__empty_items.json": (422, error("validation_failed")),
     "append_messages__other_user.json": (404, error("session_not_found")),
     "clear_messages.json": (204, cleared),
@@ -201,6 +209,7 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "route_not_found__wrong_method.json": (405, not_allowed),
     "chat_buffered.json": (200, chatted),
     "chat_buffered__new_session.json": (200, chatted_new),
+    "chat_buffered__idempotency_key.json": (200, chatted_keyed),
     "chat_buffered__empty_message.json": (422, error("validation_failed")),
     "chat_buffered__other_user.json": (404, error("session_not_found")),
     "chat_buffered__title_set_by_user.json": (409, error("title_set_by_user")),

@@ -13,7 +13,7 @@ from chat_sessions_local.tables import create_table
 
 
 def test_dev_demo_stores_the_conversation(dynamodb_client: Any) -> None:
-    create_table(dynamodb_client, "chat-demo")
+    create_table(dynamodb_client, "chat-demo", stream=False)
     lines: list[str] = []
 
     history = demo(dynamodb_client, table="chat-demo", say=lines.append)

@@ -23,7 +23,7 @@ def test_readme_example_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (example,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    create_table(dynamodb_local.client(), "chat-readme")
+    create_table(dynamodb_local.client(), "chat-readme", stream=False)
     monkeypatch.setenv("CHAT_SESSIONS_ENDPOINT_URL", dynamodb_local.endpoint_url)
     monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", "chat-readme")
     script = tmp_path / "example.py"

@@ -3,7 +3,15 @@
 from aws_lambda_powertools.event_handler import Response
 
 from chat_sessions import service
-from chat_sessions.api import MAX_APPEND_BODY_BYTES, caller, http_app, json_response, lambda_handler
+from chat_sessions.api import (
+    MAX_APPEND_BODY_BYTES,
+    IdempotencyKey,
+    caller,
+    http_app,
+    json_response,
+    lambda_handler,
+    replayed,
+)
 from chat_sessions.models import SessionId
 from chat_sessions.schemas import AppendedPublic, MessagesAppend
 
@@ -11,8 +19,11 @@ app = http_app()
 
 
 @app.post("/v1/sessions/<session_id>/messages", status_code=201)
-def append_messages(session_id: SessionId, body: MessagesAppend) -> Response[AppendedPublic]:
-    return json_response(service.append_messages(caller(app), session_id, body), status=201)
+def append_messages(
+    session_id: SessionId, body: MessagesAppend, idempotency_key: IdempotencyKey = None
+) -> Response[AppendedPublic]:
+    appended, replay = service.append_messages(caller(app), session_id, body, idempotency_key)
+    return json_response(appended, status=201, headers=replayed(replay))
 
 
 handler = lambda_handler(app, max_body_bytes=MAX_APPEND_BODY_BYTES)

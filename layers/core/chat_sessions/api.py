@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,6 +33,7 @@ from .errors import (
     ValidationFailedError,
 )
 from .http import error_body, error_headers, status_of
+from .idempotency import REPLAYED_HEADER
 from .models import check_metadata
 from .observability import logger, metrics, tracer
 
@@ -58,6 +59,16 @@ ROUTES: tuple[tuple[str, str], ...] = (
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        description="1-255 visible ASCII characters. A retry with the same key and body within "
+        "24 hours returns the first result and writes nothing; the same key with another body "
+        "is a 422 (docs/api.md).",
+    ),
+]
+"""The ``Idempotency-Key`` header; checked by the service (a bad key is a 400)."""
 
 
 def error_response(error: ChatSessionsError) -> Response[str]:
@@ -125,8 +136,17 @@ def metadata_filter(app: APIGatewayHttpResolver) -> dict[str, str]:
     return check_metadata(wanted)
 
 
-def json_response(model: BaseModel, status: int = 200) -> Response[Any]:
-    return Response(status_code=status, content_type="application/json", body=model)
+def json_response(
+    model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        status_code=status, content_type="application/json", body=model, headers=headers
+    )
+
+
+def replayed(replay: bool) -> dict[str, str]:
+    """The header that marks an answer replayed for an Idempotency-Key (nothing was written)."""
+    return {REPLAYED_HEADER: "true"} if replay else {}
 
 
 def no_content() -> Response[None]:

@@ -28,6 +28,7 @@ from .errors import (
     ValidationFailedError,
 )
 from .http import error_body, error_headers, status_of
+from .idempotency import REPLAYED_HEADER, IdempotentRequest, derived_session_id
 from .models import SessionId, check_session_id
 from .repository import ChatStore
 from .schemas import SessionPublic, display_text
@@ -79,6 +80,16 @@ def _caller(request: Request, authorization: Annotated[str | None, Header()] = N
 
 
 User = Annotated[str, Depends(_caller)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        description="1-255 visible ASCII characters. A retry with the same key and message "
+        "within 24 hours returns the first turn's result without running the model; the same key "
+        "with another message is a 422. On POST /v1/chat the key also names the new session.",
+    ),
+]
+CHAT_ROUTE = "POST /v1/sessions/{session_id}/chat"
+NEW_CHAT_ROUTE = "POST /v1/chat"
 
 TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -121,7 +132,12 @@ def create_chat_app(
         return _error_response(ValidationFailedError("the request is invalid", details=details))
 
     async def turn(
-        user_id: str, session_id: str, message: str, accept: str | None, announce: bool
+        user_id: str,
+        session_id: str,
+        message: str,
+        accept: str | None,
+        announce: bool,
+        idempotency: IdempotentRequest | None,
     ) -> Response:
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         started = asyncio.Event()
@@ -140,22 +156,23 @@ def create_chat_app(
                 turn_settings,
                 started.set,
                 title_for=name_session,
+                idempotency=idempotency,
             )
         )
         # Lease and window first: a 404 or 409 is a plain JSON error, before any stream.
         await asyncio.wait(
             {task, asyncio.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED
         )
+        stream = accept is not None and "text/event-stream" in accept
         if task.done() and not started.is_set():
-            task.result()  # raises the domain error
-        if accept is not None and "text/event-stream" in accept:
-            return StreamingResponse(
-                _events(task, queue, session_id if announce else None),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        result = await complete_despite_cancellation(task)
-        return JSONResponse(_reply(result).model_dump(mode="json"))
+            result = task.result()  # raises the domain error, or is a replayed turn
+            if stream:
+                replay = _replay_events(result, session_id if announce else None)
+                return _event_stream(replay, replayed=True)
+            return _json_reply(result)
+        if stream:
+            return _event_stream(_events(task, queue, session_id if announce else None))
+        return _json_reply(await complete_despite_cancellation(task))
 
     @app.post("/v1/sessions/{session_id}/chat", responses=TURN_RESPONSES)
     async def chat(
@@ -163,17 +180,28 @@ def create_chat_app(
         session_id: SessionId,
         body: ChatRequest,
         accept: Annotated[str | None, Header()] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        return await turn(user_id, check_session_id(session_id), body.message, accept, False)
+        session_id = check_session_id(session_id)
+        request = None
+        if idempotency_key is not None:
+            request = IdempotentRequest.of(idempotency_key, CHAT_ROUTE, session_id, body)
+        return await turn(user_id, session_id, body.message, accept, False, request)
 
     @app.post("/v1/chat", responses=TURN_RESPONSES)
     async def chat_new_session(
         user_id: User,
         body: ChatRequest,
         accept: Annotated[str | None, Header()] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        session, _ = await asyncio.to_thread(store().create_session, user_id)
-        return await turn(user_id, session.session_id, body.message, accept, True)
+        request, session_id = None, None
+        if idempotency_key is not None:
+            # A retry must land in the first call's session to find its record there.
+            request = IdempotentRequest.of(idempotency_key, NEW_CHAT_ROUTE, None, body)
+            session_id = derived_session_id(request.key)
+        session, _ = await asyncio.to_thread(store().create_session, user_id, session_id)
+        return await turn(user_id, session.session_id, body.message, accept, True, request)
 
     async def name_session(message: str) -> str:
         return await generate_title(message, title_model() if title_model else None)
@@ -246,6 +274,18 @@ def _error_response(error: ChatSessionsError) -> Response:
     )
 
 
+def _json_reply(result: TurnResult) -> Response:
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else None
+    return JSONResponse(_reply(result).model_dump(mode="json"), headers=headers)
+
+
+def _event_stream(events: AsyncIterator[str], replayed: bool = False) -> Response:
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
 def _reply(result: TurnResult) -> ChatReply:
     return ChatReply(
         session_id=result.session_id,
@@ -257,6 +297,11 @@ def _reply(result: TurnResult) -> ChatReply:
             total_tokens=result.total_tokens,
         ),
     )
+
+
+def _done(result: TurnResult) -> dict[str, Any]:
+    usage = _reply(result).usage.model_dump()
+    return {"message_count": result.message_count, "usage": usage, "title": result.title}
 
 
 def _sse(event_id: int, name: str, data: dict[str, Any]) -> str:
@@ -292,10 +337,7 @@ async def _events(
         event_id += 1
         error = task.exception()
         if error is None:
-            result = task.result()
-            usage = _reply(result).usage.model_dump()
-            summary = {"message_count": result.message_count, "usage": usage, "title": result.title}
-            yield _sse(event_id, "done", summary)
+            yield _sse(event_id, "done", _done(task.result()))
         else:
             retryable = isinstance(error, TurnFailedError) and error.retryable
             code = error.code if isinstance(error, ChatSessionsError) else "internal_error"
@@ -311,3 +353,26 @@ async def _events(
             # already logged by the turn, and nobody is listening any more.
             with contextlib.suppress(Exception):
                 await complete_despite_cancellation(task)
+
+
+async def _replay_events(result: TurnResult, new_session_id: str | None) -> AsyncIterator[str]:
+    """A recorded turn as a short stream in the live format: ``session`` (new sessions), then
+    per stored item its ``tool_call``, ``tool_output`` or whole-message ``token``, then ``done``."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    if new_session_id is not None:
+        events.append(("session", {"session_id": new_session_id}))
+    for item in result.stored_items[1:]:
+        kind = item.get("type", "message")
+        if kind == "function_call":
+            names = ("name", "call_id", "arguments")
+            events.append(("tool_call", {name: item.get(name) for name in names}))
+        elif kind == "function_call_output":
+            output = item.get("output")
+            if not isinstance(output, str):
+                output = json.dumps(output, ensure_ascii=False)
+            events.append(("tool_output", {"call_id": item.get("call_id"), "output": output}))
+        elif kind == "message" and item.get("role") == "assistant" and display_text(item):
+            events.append(("token", {"delta": display_text(item)}))
+    events.append(("done", _done(result)))
+    for event_id, (name, data) in enumerate(events, start=1):
+        yield _sse(event_id, name, data)

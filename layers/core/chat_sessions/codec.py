@@ -22,6 +22,8 @@ MAX_ITEM_BYTES = 1024 * 1024
 COMPRESS_ABOVE_BYTES = 1024
 CHUNK_BYTES = 300 * 1024
 """Payload per row; leaves room under DynamoDB's 400 KB item limit for keys and attributes."""
+MAX_RESPONSE_BYTES = CHUNK_BYTES
+"""Largest stored idempotent response, after compression: one row, never chunked."""
 
 
 class CorruptItemError(Exception):
@@ -35,6 +37,12 @@ class EncodedItem:
     attributes: dict[str, Any]
     chunks: list[bytes]
     stored_bytes: int
+    starts_turn: bool = False
+    """A user's message: the retention cap trims history just before one, never inside a turn."""
+
+
+def starts_turn(item: Mapping[str, Any]) -> bool:
+    return item.get("role") == "user" and item.get("type", "message") == "message"
 
 
 def to_json_dict(item: object) -> dict[str, Any]:
@@ -53,10 +61,9 @@ def to_json_dict(item: object) -> dict[str, Any]:
 
 def encode_item(item: object) -> EncodedItem:
     """Serialize one item; raises ``ItemTooLargeError`` over ``MAX_ITEM_BYTES``."""
+    dumped = to_json_dict(item)
     try:
-        text = json.dumps(
-            to_json_dict(item), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
+        text = json.dumps(dumped, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"item is not JSON-serializable: {exc}") from None
     raw = text.encode()
@@ -65,15 +72,47 @@ def encode_item(item: object) -> EncodedItem:
             f"item is {len(raw)} bytes as JSON; the maximum is {MAX_ITEM_BYTES}",
             details=[{"size": len(raw), "max": MAX_ITEM_BYTES}],
         )
+    turn = starts_turn(dumped)
     if len(raw) <= COMPRESS_ABOVE_BYTES:
-        return EncodedItem({"item": {"S": text}}, [], len(raw))
+        return EncodedItem({"item": {"S": text}}, [], len(raw), turn)
     packed = zlib.compress(raw, 6)
     if len(packed) >= len(raw) and len(raw) <= CHUNK_BYTES:
-        return EncodedItem({"item": {"S": text}}, [], len(raw))
+        return EncodedItem({"item": {"S": text}}, [], len(raw), turn)
     if len(packed) <= CHUNK_BYTES:
-        return EncodedItem({"item_z": {"B": packed}}, [], len(packed))
+        return EncodedItem({"item_z": {"B": packed}}, [], len(packed), turn)
     chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
-    return EncodedItem({"item_parts": {"N": str(len(chunks))}}, chunks, len(packed))
+    return EncodedItem({"item_parts": {"N": str(len(chunks))}}, chunks, len(packed), turn)
+
+
+def encode_response(text: str) -> EncodedItem:
+    """An idempotency record's response: JSON text, or zlib over 1 KiB. Always one row: raises
+    ``ItemTooLargeError`` when it would not fit (``response_fits`` tells beforehand)."""
+    raw = text.encode()
+    if len(raw) <= COMPRESS_ABOVE_BYTES:
+        return EncodedItem({"response": {"S": text}}, [], len(raw))
+    packed = zlib.compress(raw, 6)
+    if len(packed) > MAX_RESPONSE_BYTES:
+        raise ItemTooLargeError(
+            f"the response is {len(packed)} bytes compressed; a record holds {MAX_RESPONSE_BYTES}"
+        )
+    return EncodedItem({"response_z": {"B": packed}}, [], len(packed))
+
+
+def response_fits(text: str) -> bool:
+    try:
+        encode_response(text)
+    except ItemTooLargeError:
+        return False
+    return True
+
+
+def decode_response(attributes: Mapping[str, Any]) -> str:
+    try:
+        if "response" in attributes:
+            return str(attributes["response"]["S"])
+        return zlib.decompress(attributes["response_z"]["B"]).decode()
+    except (KeyError, TypeError, ValueError, zlib.error) as exc:
+        raise CorruptItemError(type(exc).__name__) from None
 
 
 def chunk_count(attributes: Mapping[str, Any]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DAY = 86_400
@@ -28,6 +28,9 @@ class StoreSettings(BaseSettings):
     session_ttl_seconds: int = 7 * DAY
     min_session_ttl_seconds: int = 60
     max_session_ttl_seconds: int = 365 * DAY
+    max_stored_items: int = Field(default=0, ge=0)
+    """The retention cap: at most this many messages stored per session, oldest whole turns
+    removed first; 0 = no cap. Distinct from the context window (what the model sees)."""
 
     @model_validator(mode="after")
     def _ttl_within_bounds(self) -> StoreSettings:

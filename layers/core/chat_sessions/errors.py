@@ -131,3 +131,16 @@ class TitleSetByUserError(ConflictError):
     """The session's title was set by the user; it is never replaced by a generated one."""
 
     code = "title_set_by_user"
+
+
+class InvalidIdempotencyKeyError(InvalidInputError):
+    """The Idempotency-Key header is not 1 to 255 visible ASCII characters."""
+
+    code = "invalid_idempotency_key"
+
+
+class IdempotencyKeyReusedError(InvalidInputError):
+    """An Idempotency-Key came back with a different request within its 24 hours; nothing was
+    written."""
+
+    code = "idempotency_key_reused"

@@ -6,7 +6,9 @@ from __future__ import annotations
 from .errors import (
     ChatSessionsError,
     ConflictError,
+    IdempotencyKeyReusedError,
     InvalidCursorError,
+    InvalidIdempotencyKeyError,
     InvalidInputError,
     MalformedJsonError,
     MethodNotAllowedError,
@@ -22,11 +24,13 @@ from .schemas import ErrorDetail, ErrorPublic
 STATUS_BY_ERROR: dict[type[ChatSessionsError], int] = {
     MalformedJsonError: 400,
     InvalidCursorError: 400,
+    InvalidIdempotencyKeyError: 400,
     UnauthorizedError: 401,
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     ConflictError: 409,
     TooLargeError: 413,
+    IdempotencyKeyReusedError: 422,
     InvalidInputError: 422,
     ThrottledError: 503,
     UnavailableError: 503,

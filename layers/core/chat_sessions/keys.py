@@ -36,6 +36,11 @@ def chunk_sk(seq: int, index: int) -> str:
     return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#{index:03d}"
 
 
+def idempotency_sk(key: str) -> str:
+    """An Idempotency-Key's record. 'IDEMP#' sorts below 'MSG#', so message reads never see it."""
+    return f"{IDEMPOTENCY_PREFIX}{key}"
+
+
 def last_chunk_sk(seq: int) -> str:
     """Upper bound of every chunk sort key of messages up to ``seq``."""
     return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#~"

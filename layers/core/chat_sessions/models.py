@@ -130,9 +130,23 @@ class MessagePage(BaseModel):
     next_cursor: str | None
 
 
+class StoredResponse(BaseModel):
+    """The answer an idempotent write recorded under its key, and where its batch landed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: int
+    body: str
+    first_seq: int
+    last_seq: int
+
+
 class AppendResult(BaseModel):
     """Where a batch landed: sequence numbers ``first_seq`` to ``last_seq``."""
 
     appended: int
     first_seq: int
     last_seq: int
+    replay: StoredResponse | None = None
+    """Set when an earlier call with the same Idempotency-Key and request stored this batch:
+    this call wrote nothing, and the fields above describe that earlier batch."""

@@ -20,13 +20,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import keys
 from .clock import Clock, from_iso, to_iso, to_micros
-from .codec import CorruptItemError, chunk_count, decode_item, encode_item
+from .codec import (
+    CorruptItemError,
+    EncodedItem,
+    chunk_count,
+    decode_item,
+    decode_response,
+    encode_item,
+    encode_response,
+)
 from .cursor import decode_cursor, encode_cursor
 from .dynamodb import default_client, error_code, translate
 from .errors import (
     BatchTooLargeError,
     ChatSessionsError,
     ConflictError,
+    IdempotencyKeyReusedError,
     InvalidCursorError,
     InvalidInputError,
     SessionNotFoundError,
@@ -35,6 +44,7 @@ from .errors import (
     TurnInProgressError,
     TurnLostError,
 )
+from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord
 from .models import (
     AppendResult,
     ChatSession,
@@ -42,6 +52,7 @@ from .models import (
     Order,
     SessionPage,
     StoredMessage,
+    StoredResponse,
     Usage,
     check_metadata,
     check_session_id,
@@ -62,6 +73,8 @@ MAX_TRANSACTION_BYTES = 4_000_000
 """DynamoDB's 4 MB transaction cap, less a margin for keys and attribute names."""
 ROW_OVERHEAD_BYTES = 200
 RETRY_GAP_US = 1000
+TRIM_LOOKAHEAD_ROWS = 20
+"""Rows read past the excess when looking for the next turn's start (a turn is usually short)."""
 RetryableReason = Literal[
     "TransactionConflict",
     "ThrottlingError",
@@ -87,6 +100,16 @@ class TurnCommit:
     """Set only if the session has no title yet (a user's title is never replaced)."""
 
 
+@dataclass(frozen=True)
+class _Trim:
+    """A retention trim: the window's new start (``None``: the batch's own first seq), how many
+    messages that removes, and the start it was planned from (the write's condition)."""
+
+    cut_seq: int | None
+    removed: int
+    seen_first: int
+
+
 class _Unset:
     """Marks an argument the caller did not pass (``None`` means "remove")."""
 
@@ -104,6 +127,8 @@ class ChatStore:
         session_ttl_seconds: Idle lifetime; defaults to ``CHAT_SESSIONS_SESSION_TTL_SECONDS``.
         ttl_bounds: The ``(min, max)`` a session's own ``ttl_seconds`` may take; defaults to
             ``CHAT_SESSIONS_{MIN,MAX}_SESSION_TTL_SECONDS``.
+        max_stored_items: The retention cap (0: none); defaults to
+            ``CHAT_SESSIONS_MAX_STORED_ITEMS``. See ``append_items``.
         conflict_budget_seconds: How long a write that keeps losing to concurrent writers retries
             before ``ConflictError`` (nothing written).
         sleep: How to wait between those tries (tests may inject one).
@@ -117,6 +142,7 @@ class ChatStore:
         clock: Clock = time.time,
         session_ttl_seconds: int | None = None,
         ttl_bounds: tuple[int, int] | None = None,
+        max_stored_items: int | None = None,
         conflict_budget_seconds: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -129,11 +155,16 @@ class ChatStore:
                 session_ttl_seconds = settings.session_ttl_seconds
             if ttl_bounds is None:
                 ttl_bounds = (settings.min_session_ttl_seconds, settings.max_session_ttl_seconds)
+        if max_stored_items is None:
+            from .config import get_settings
+
+            max_stored_items = get_settings().max_stored_items
         if session_ttl_seconds <= 0:
             raise ValueError("session_ttl_seconds must be positive")
         self.table_name = table_name
         self.session_ttl_seconds = session_ttl_seconds
         self.ttl_bounds = ttl_bounds
+        self.max_stored_items = max_stored_items
         self._client = client
         self._clock = clock
         self._conflict_budget_seconds = conflict_budget_seconds
@@ -348,6 +379,7 @@ class ChatStore:
         create_missing: bool = False,
         last_seq_hint: int | None = None,
         turn: TurnCommit | None = None,
+        idempotency: IdempotencyRecord | None = None,
     ) -> AppendResult:
         """Append a batch atomically and in order, after every batch committed before it.
 
@@ -359,6 +391,17 @@ class ChatStore:
                 round trip when the clock alone would not be past it.
             turn: Commit a chat turn: only while holding its lease, which the write releases,
                 adding the turn's token usage to the session.
+            idempotency: Record this write under its Idempotency-Key, in the same transaction.
+                If the key is already recorded (within 24 h), nothing is written: the same request
+                gets the recorded batch and response back (``replay``), another request
+                ``IdempotencyKeyReusedError``.
+
+        With a retention cap (``max_stored_items``), a batch that would take the session over it
+        removes the oldest whole turns in the same transaction: the window's start moves to a
+        user message, so no turn is cut and no tool call loses its output, and the cascade
+        purges the rows below it. The newest turn always stays, even alone over the cap. Cost
+        follows the rows removed, not the history: the header's condition reports the count,
+        one Query reads the oldest rows, the transaction is retried.
 
         Raises:
             SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, ConflictError,
@@ -371,6 +414,12 @@ class ChatStore:
         encoded = [encode_item(item) for item in items]
         rows = sum(1 + len(e.chunks) for e in encoded)
         size = sum(e.stored_bytes + ROW_OVERHEAD_BYTES * (1 + len(e.chunks)) for e in encoded)
+        response: Item = {}
+        if idempotency is not None:  # the key's record is one more row of the transaction
+            recorded = encode_response(idempotency.response)
+            response = recorded.attributes
+            rows += 1
+            size += recorded.stored_bytes + len(idempotency.key) + ROW_OVERHEAD_BYTES
         if rows + 1 > MAX_TRANSACTION_ROWS or size > MAX_TRANSACTION_BYTES:
             raise BatchTooLargeError(
                 f"a batch must fit one transaction: at most {MAX_TRANSACTION_ROWS - 1} rows and "
@@ -380,6 +429,9 @@ class ChatStore:
         pk = keys.partition_key(user_id, session_id)
         known_last = last_seq_hint or 0
         replace_expired = False
+        cap = self.max_stored_items
+        trim: _Trim | None = None
+        uncapped = False  # the history holds no whole turn to remove: this write may go over
         contention: RetryableReason = "TransactionConflict"
         for attempt in self._attempts():
             now = self._clock()
@@ -399,14 +451,35 @@ class ChatStore:
                 }
             else:
                 header_action = self._append_header_update(
-                    user_id, session_id, now, base, last, len(encoded), create_missing, turn
+                    user_id,
+                    session_id,
+                    now,
+                    base,
+                    last,
+                    len(encoded),
+                    create_missing,
+                    turn,
+                    room=cap - len(encoded) if cap and trim is None and not uncapped else None,
+                    trim=trim,
                 )
             actions: list[Item] = [header_action]
+            marker_after = False
+            if trim is not None:  # the rows below the new window get purged by the cascade
+                marker_after = 1 + rows + 1 > MAX_TRANSACTION_ROWS  # header, rows, marker
+                if not marker_after:
+                    marker = self._trim_marker(pk)
+                    actions.append({"Put": {"TableName": self.table_name, "Item": marker}})
             created_at = _s(to_iso(now))
             for offset, entry in enumerate(encoded):
                 seq = base + offset
-                message = {"pk": _s(pk), "sk": _s(keys.message_sk(seq)), "created_at": created_at}
+                message: Item = {
+                    "pk": _s(pk),
+                    "sk": _s(keys.message_sk(seq)),
+                    "created_at": created_at,
+                }
                 message.update(entry.attributes)
+                if entry.starts_turn:
+                    message["starts_turn"] = {"BOOL": True}
                 actions.append({"Put": {"TableName": self.table_name, "Item": message}})
                 for index, chunk in enumerate(entry.chunks):
                     chunk_row = {
@@ -415,14 +488,25 @@ class ChatStore:
                         "data": {"B": chunk},
                     }
                     actions.append({"Put": {"TableName": self.table_name, "Item": chunk_row}})
+            if idempotency is not None:
+                actions.append(self._record_put(pk, idempotency, response, now, base, last))
             try:
                 self._call("transact_write_items", TransactItems=actions)
-                if replace_expired:
+                if replace_expired or marker_after:
                     self._purge_replaced(pk)
                 return AppendResult(appended=len(encoded), first_seq=base, last_seq=last)
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc)
                 header_reason = reasons[0] if reasons else {}
+                if idempotency is not None and len(reasons) == len(actions):
+                    replay = _replay_on_cancel(idempotency, reasons, now)
+                    if replay is not None:
+                        return AppendResult(
+                            appended=replay.last_seq - replay.first_seq + 1,
+                            first_seq=replay.first_seq,
+                            last_seq=replay.last_seq,
+                            replay=replay,
+                        )
                 if header_reason.get("Code") == "ConditionalCheckFailed":
                     current = header_reason.get("Item")
                     if current is not None and _is_live(current, now):
@@ -434,12 +518,18 @@ class ChatStore:
                         # writers that lost together land in one round instead of colliding again.
                         known_last = int(current["last_seq"]["N"]) + random.randrange(RETRY_GAP_US)
                         replace_expired = False
+                        # Or over the cap (the header's "room" condition): trim, from this state.
+                        trim, uncapped = None, False
+                        if cap and int(current["message_count"]["N"]) + len(encoded) > cap:
+                            trim = self._plan_trim(pk, current, cap, len(encoded), encoded[0])
+                            uncapped = trim is None
                         if attempt:
                             self._backoff(attempt)
                         continue
                     if not create_missing:
                         raise SessionNotFoundError("session not found") from None
                     replace_expired = current is not None
+                    trim, uncapped = None, False  # a new session: nothing older to remove
                     continue
                 contention = _retryable_reason(exc, reasons)
                 self._backoff(attempt)
@@ -485,6 +575,51 @@ class ChatStore:
             )
         except ClientError:
             return  # lapsed and taken by another turn, or the session is gone
+
+    def find_replay(
+        self, user_id: str, session_id: str, key: str, request_hash: str
+    ) -> StoredResponse | None:
+        """The response recorded under an Idempotency-Key in this session within its 24 h
+        (``None``: the key is new). One consistent GetItem.
+
+        Raises:
+            IdempotencyKeyReusedError: The key was recorded for a different request.
+        """
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        response = self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(keys.idempotency_sk(key))},
+            ConsistentRead=True,
+        )
+        record = response.get("Item")
+        if record is None or int(record["expires_at"]["N"]) <= self._clock():
+            return None
+        return _recorded(record, request_hash)
+
+    def read_batch(
+        self, user_id: str, session_id: str, first_seq: int, last_seq: int
+    ) -> list[StoredMessage]:
+        """The messages one append stored, by its seq range (e.g. a ``StoredResponse``'s), oldest
+        first; those removed since (pop, clear, purge) are missing."""
+        pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": _s(pk),
+                ":low": _s(keys.message_sk(first_seq)),
+                ":high": _s(keys.message_sk(last_seq)),
+            },
+            "ConsistentRead": True,
+        }
+        rows: list[Item] = []
+        while True:
+            response = self._call("query", **request)
+            rows += response.get("Items", [])
+            if (last_key := response.get("LastEvaluatedKey")) is None:
+                return self._decode_rows(pk, rows)
+            request["ExclusiveStartKey"] = last_key
 
     def read_newest(
         self, user_id: str, session_id: str, limit: int | None
@@ -826,14 +961,31 @@ class ChatStore:
         count: int,
         create_missing: bool,
         turn: TurnCommit | None = None,
+        *,
+        room: int | None = None,
+        trim: _Trim | None = None,
     ) -> Item:
+        """The append's header update. ``room``: only if the session holds at most this many
+        messages (the retention cap less the batch). ``trim``: move the window's start past the
+        oldest whole turns, if nothing moved it since they were read."""
         # One expression serves both "append to a live session" and "create it on first append".
         condition = "expires_at > :now_s AND last_seq < :base"
+        first_seq = "if_not_exists(first_seq, :base)"
+        extra_values: Item = {}
+        if room is not None:
+            condition += " AND message_count <= :room"
+            extra_values[":room"] = _n(room)
+        if trim is not None:
+            condition += " AND first_seq = :seen_first"
+            first_seq = ":base" if trim.cut_seq is None else ":cut"
+            count -= trim.removed
+            extra_values[":seen_first"] = _n(trim.seen_first)
+            if trim.cut_seq is not None:
+                extra_values[":cut"] = _n(trim.cut_seq)
         if create_missing:
             condition = f"attribute_not_exists(pk) OR ({condition})"
         else:
             condition = f"attribute_exists(pk) AND {condition}"
-        extra_values: Item = {}
         adds, removes, sets = "", "", ""
         if turn is not None:
             condition += " AND turn_id = :turn"
@@ -842,12 +994,14 @@ class ChatStore:
             if turn.title:
                 sets += ", title = if_not_exists(title, :title), "
                 sets += "title_source = if_not_exists(title_source, :auto)"
-            extra_values = {
-                ":turn": _s(turn.turn_id),
-                ":in": _n(turn.input_tokens),
-                ":out": _n(turn.output_tokens),
-                ":total": _n(turn.input_tokens + turn.output_tokens),
-            }
+            extra_values.update(
+                {
+                    ":turn": _s(turn.turn_id),
+                    ":in": _n(turn.input_tokens),
+                    ":out": _n(turn.output_tokens),
+                    ":total": _n(turn.input_tokens + turn.output_tokens),
+                }
+            )
             if turn.title:
                 extra_values.update({":title": _s(turn.title), ":auto": _s("auto")})
         return {
@@ -860,7 +1014,7 @@ class ChatStore:
                 "UpdateExpression": "SET user_id = :user, session_id = :session, "
                 f"updated_at = :now_iso, {_SLIDE_EXPIRY}, last_seq = :last, "
                 "created_at = if_not_exists(created_at, :now_iso), "
-                "first_seq = if_not_exists(first_seq, :base), "
+                f"first_seq = {first_seq}, "
                 f"metadata = if_not_exists(metadata, :no_metadata){sets} "
                 f"ADD message_count :count{adds}{removes}",
                 "ConditionExpression": condition,
@@ -876,6 +1030,77 @@ class ChatStore:
                     ":no_metadata": {"M": {}},
                     **extra_values,
                 },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _plan_trim(
+        self, pk: str, header: Item, cap: int, batch: int, first_of_batch: EncodedItem
+    ) -> _Trim | None:
+        """Which oldest whole turns to remove so that ``batch`` more messages fit under ``cap``:
+        the window then starts at the first user message at or after the excess (or at the batch,
+        when it starts a turn and nothing older may stay). ``None`` when no turn boundary allows
+        it. Reads the oldest rows only, a page at a time, until that boundary."""
+        first, last = int(header["first_seq"]["N"]), int(header["last_seq"]["N"])
+        count = int(header["message_count"]["N"])
+        excess = count + batch - cap
+        if excess < count:
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":pk": _s(pk),
+                    ":low": _s(keys.message_sk(first)),
+                    ":high": _s(keys.message_sk(last)),
+                },
+                "ProjectionExpression": "sk, starts_turn",
+                "ConsistentRead": True,
+                "Limit": excess + TRIM_LOOKAHEAD_ROWS,
+            }
+            index = 0
+            while True:
+                response = self._call("query", **request)
+                for row in response.get("Items", []):
+                    if index >= excess and "starts_turn" in row:
+                        cut = keys.seq_of(row["sk"]["S"])
+                        return _Trim(cut_seq=cut, removed=index, seen_first=first)
+                    index += 1
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+                request["Limit"] = TRIM_LOOKAHEAD_ROWS
+        if first_of_batch.starts_turn:
+            return _Trim(cut_seq=None, removed=count, seen_first=first)
+        return None
+
+    def _record_put(
+        self,
+        pk: str,
+        record: IdempotencyRecord,
+        response: Item,
+        now: float,
+        first_seq: int,
+        last_seq: int,
+    ) -> Item:
+        """The Put of an Idempotency-Key's record: only if the key is new or its 24 h are over.
+        ``seq`` is the batch's last seq, which bounds what a cascade of the session deletes."""
+        item: Item = {
+            "pk": _s(pk),
+            "sk": _s(keys.idempotency_sk(record.key)),
+            "request_hash": _s(record.request_hash),
+            "status": _n(record.status),
+            "first_seq": _n(first_seq),
+            "seq": _n(last_seq),
+            "created_at": _s(to_iso(now)),
+            "expires_at": _n(math.floor(now) + IDEMPOTENCY_TTL_SECONDS),
+            **response,
+        }
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(sk) OR expires_at <= :now_s",
+                "ExpressionAttributeValues": {":now_s": _n(math.floor(now))},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
@@ -1051,6 +1276,43 @@ def _chunk_key(pk: str, seq: int, index: int) -> Item:
 
 def _is_live(header: Item, now: float) -> bool:
     return int(header["expires_at"]["N"]) > now
+
+
+def _replay_on_cancel(
+    record: IdempotencyRecord, reasons: list[dict[str, Any]], now: float
+) -> StoredResponse | None:
+    """After a cancelled append (the header first, the key's record last in ``reasons``): the
+    earlier response if the record made it fail, else ``None`` (the caller then handles the
+    header as without a key). A session that is gone is reported as such, whatever its records
+    say."""
+    header_reason, record_reason = reasons[0], reasons[-1]
+    existing = record_reason.get("Item")  # ALL_OLD: the record that is in the way
+    if record_reason.get("Code") != "ConditionalCheckFailed" or existing is None:
+        return None
+    if header_reason.get("Code") == "ConditionalCheckFailed":
+        header = header_reason.get("Item")
+        if header is None or not _is_live(header, now):
+            return None
+    return _recorded(existing, record.request_hash)
+
+
+def _recorded(record: Item, request_hash: str) -> StoredResponse:
+    """The response an Idempotency-Key's record holds, for the same request only."""
+    if record["request_hash"]["S"] != request_hash:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was used for a different request in the last 24 hours; "
+            "use a new key for a new request"
+        )
+    try:
+        body = decode_response(record)
+    except CorruptItemError:
+        raise ChatSessionsError("an idempotency record is unreadable") from None
+    return StoredResponse(
+        status=int(record["status"]["N"]),
+        body=body,
+        first_seq=int(record["first_seq"]["N"]),
+        last_seq=int(record["seq"]["N"]),
+    )
 
 
 def _session_from(header: Item, default_ttl_seconds: int) -> ChatSession:

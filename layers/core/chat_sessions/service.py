@@ -5,9 +5,11 @@ Each takes the caller's verified user id first and returns public models.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from .errors import MessageNotFoundError
+from .idempotency import IdempotentRequest
 from .models import Order
 from .repository import UNSET, ChatStore
 from .schemas import (
@@ -77,12 +79,31 @@ def list_messages(
     )
 
 
-def append_messages(user_id: str, session_id: str, body: MessagesAppend) -> AppendedPublic:
+APPEND_ROUTE = "POST /v1/sessions/{session_id}/messages"
+
+
+def append_messages(
+    user_id: str, session_id: str, body: MessagesAppend, idempotency_key: str | None = None
+) -> tuple[AppendedPublic, bool]:
+    """Append; with an Idempotency-Key, a retry of the same request within 24 h appends nothing.
+
+    Returns:
+        The answer, and whether it replays an earlier call's (nothing was written).
+    """
     store = get_store()
-    result = store.append_items(user_id, session_id, body.items)
+    record = None
+    if idempotency_key is not None:
+        request = IdempotentRequest.of(idempotency_key, APPEND_ROUTE, session_id, body)
+        # Recorded in the append's own transaction. The count is not known inside it, so a
+        # replay reads it back like every append does.
+        record = request.record(json.dumps({"appended": len(body.items)}), 201)
+    result = store.append_items(user_id, session_id, body.items, idempotency=record)
+    appended = result.appended
+    if result.replay is not None:
+        appended = int(json.loads(result.replay.body)["appended"])
     # A transaction returns no values, so the count is read back (it may include later appends).
     count = store.get_session(user_id, session_id).message_count
-    return AppendedPublic(appended=result.appended, message_count=count)
+    return AppendedPublic(appended=appended, message_count=count), result.replay is not None
 
 
 def clear_messages(user_id: str, session_id: str) -> None:

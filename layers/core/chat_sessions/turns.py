@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .aio import complete_despite_cancellation
+from .codec import response_fits
 from .errors import ChatSessionsError, TurnLostError
+from .idempotency import IdempotentRequest
+from .models import StoredResponse
 from .repository import ChatStore, TurnCommit
 
 if TYPE_CHECKING:
@@ -50,10 +53,35 @@ class TurnResult:
     title: str | None
     input_tokens: int
     output_tokens: int
+    replayed: bool = False
+    """An earlier call with the same Idempotency-Key and message ran this turn: this call ran no
+    model and stored nothing."""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def recorded(self) -> str:
+        """The turn as its Idempotency-Key's record keeps it: the buffered reply's fields plus
+        what ``done`` reports. New items too large for one record are read back from the
+        history on replay instead."""
+        form: dict[str, Any] = {
+            "session_id": self.session_id,
+            "output": self.output,
+            "new_items": self.stored_items[1:],
+            "usage": {
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "total_tokens": self.total_tokens,
+            },
+            "message_count": self.message_count,
+            "title": self.title,
+        }
+        text = json.dumps(form, ensure_ascii=False, separators=(",", ":"))
+        if response_fits(text):
+            return text
+        form["new_items"] = None
+        return json.dumps(form, ensure_ascii=False, separators=(",", ":"))
 
 
 class TurnFailedError(ChatSessionsError):
@@ -125,18 +153,24 @@ async def run_turn(
     settings: TurnSettings | None = None,
     on_started: Callable[[], None] | None = None,
     title_for: Callable[[str], Awaitable[str]] | None = None,
+    idempotency: IdempotentRequest | None = None,
 ) -> TurnResult:
     """Run one turn, streaming its events to ``emit``; store it when the run completes.
 
     ``title_for`` names a session that has no title yet, from this turn's message; the title is
     stored with the turn, unless a title appeared meanwhile.
 
+    With ``idempotency``, the commit records the result under the key. A turn already recorded
+    under it is returned (``replayed``) with no model run, before ``on_started``. The record is
+    read after taking the lease, so a retry cannot slip between the first turn's commit and
+    its own start: while the first turn runs, the retry meets the lease.
+
     The store writes run in threads and complete even if the caller is cancelled (a client that
     disconnects): a finished run is stored, a failed one releases the lease.
 
     Raises:
-        SessionNotFoundError, TurnInProgressError (before ``on_started``, before anything is
-        emitted), TurnFailedError (nothing stored).
+        SessionNotFoundError, TurnInProgressError, IdempotencyKeyReusedError (before
+        ``on_started``, before anything is emitted), TurnFailedError (nothing stored).
     """
     from agents import Runner
 
@@ -148,10 +182,18 @@ async def run_turn(
     )
     committed = False
     try:
+        if idempotency is not None:
+            earlier = await asyncio.to_thread(
+                store.find_replay, user_id, session_id, idempotency.key, idempotency.request_hash
+            )
+            if earlier is not None:  # the lease is released below: this call stores nothing
+                return await asyncio.to_thread(
+                    _replayed, store, user_id, session_id, message, earlier
+                )
         window = await asyncio.to_thread(read_context, store, user_id, session_id, settings)
         if on_started is not None:
             on_started()
-        user_item: dict[str, Any] = {"role": "user", "content": message}
+        user_item = _user_item(message)
         try:
             async with asyncio.timeout(settings.timeout_seconds):
                 result = Runner.run_streamed(agent, input=[*window, user_item])  # type: ignore[list-item]
@@ -177,17 +219,9 @@ async def run_turn(
         if session.title is None and title_for is not None:
             title = await title_for(message)
         commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens, title)
-        try:
-            await complete_despite_cancellation(
-                asyncio.to_thread(store.append_items, user_id, session_id, stored, turn=commit)
-            )
-        except TurnLostError:
-            committed = True  # the lease is someone else's now: do not release it
-            raise
-        committed = True
         # From the header the lease returned: no read after the write. (A plain append that raced
         # this turn is not counted; a title the user set meanwhile is kept in storage.)
-        return TurnResult(
+        outcome = TurnResult(
             session_id=session_id,
             output=str(result.final_output),
             stored_items=stored,
@@ -196,11 +230,54 @@ async def run_turn(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )
+        record = idempotency.record(outcome.recorded()) if idempotency is not None else None
+        try:
+            appended = await complete_despite_cancellation(
+                asyncio.to_thread(
+                    store.append_items,
+                    user_id,
+                    session_id,
+                    stored,
+                    turn=commit,
+                    idempotency=record,
+                )
+            )
+        except TurnLostError:
+            committed = True  # the lease is someone else's now: do not release it
+            raise
+        if appended.replay is not None:  # recorded meanwhile; nothing stored, lease still ours
+            return await asyncio.to_thread(
+                _replayed, store, user_id, session_id, message, appended.replay
+            )
+        committed = True
+        return outcome
     finally:
         if not committed:
             await complete_despite_cancellation(
                 asyncio.to_thread(store.end_turn, user_id, session_id, turn_id)
             )
+
+
+def _replayed(
+    store: ChatStore, user_id: str, session_id: str, message: str, earlier: StoredResponse
+) -> TurnResult:
+    """The turn an Idempotency-Key's record holds (its user message is this request's: the
+    same, as the request hashes matched)."""
+    form = json.loads(earlier.body)
+    new_items = form["new_items"]
+    if new_items is None:  # too large for the record: the turn's own rows, after the user's
+        rows = store.read_batch(user_id, session_id, earlier.first_seq + 1, earlier.last_seq)
+        new_items = [row.item for row in rows]
+    return TurnResult(
+        session_id=form["session_id"],
+        output=form["output"],
+        stored_items=[_user_item(message), *new_items],
+        message_count=form["message_count"],
+        title=form["title"],
+        input_tokens=form["usage"]["input_tokens"],
+        output_tokens=form["usage"]["output_tokens"],
+        replayed=True,
+    )
 
 
 async def _forward(event: Any, emit: Emit) -> None:
@@ -231,6 +308,10 @@ async def _forward(event: Any, emit: Emit) -> None:
                     else json.dumps(output, default=str),
                 },
             )
+
+
+def _user_item(message: str) -> dict[str, Any]:
+    return {"role": "user", "content": message}
 
 
 def _field(raw: Any, name: str) -> Any:
