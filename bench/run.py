@@ -123,6 +123,19 @@ def run(server: DynamoDBLocal, table: str = "chat-bench") -> list[Row]:
         lambda: store.update_session(USER, "s-0", title="Renamed", metadata={"k": "v"}),
     )
     measure("pop newest item at history 1,000", lambda: store.pop_item(USER, "s-1000"))
+    # The retention cap: an append at the cap trims one turn, at the same cost at any history.
+    capped = ChatStore(table, client=client, session_ttl_seconds=7 * 86_400, max_stored_items=200)
+    capped.create_session(USER, "s-cap")
+    appended = 0
+    for total in (1_000, 10_000):
+        fill(capped, "s-cap", total - appended)
+        appended = total
+        measure(
+            f"append one pair at the cap (200 kept), {total:,} appended so far",
+            lambda: capped.append_items(USER, "s-cap", pair()),
+        )
+        appended += 2
+    cascades.of("s-cap")()  # apply the trims' markers (not measured)
     # Lifecycle: the API call is one write whatever the history; the stream consumer purges.
     measure("clear history of 100", lambda: store.clear_items(USER, "s-100"))
     measure("cascade of that clear: purge 100 messages", cascades.of("s-100"))

@@ -36,6 +36,8 @@ from support import FakeClock
 
 TTL_SECONDS = 3600
 API_TABLE = "chat-api"
+SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
+"""user-123's delete-all request in the sample events (not carried out: moto has no consumer)."""
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +117,8 @@ def store(make_store: Callable[..., ChatStore]) -> ChatStore:
 
 @pytest.fixture
 def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
-    """The state the sample events assume: user-123 owns trip-2026 (3 messages) and empty-chat."""
+    """The state the sample events assume: user-123 owns trip-2026 (3 messages) and empty-chat,
+    and has asked for a deletion of everything (not carried out here)."""
     monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", API_TABLE)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     service.get_store.cache_clear()
@@ -142,6 +145,7 @@ def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
         )
         store.create_session("user-123", "empty-chat", metadata={"topic": "misc"})
         store.create_session("user-456", "their-chat")
+        store.request_deletion("user-123", deletion_id=SAMPLE_DELETION_ID)
         yield store
     service.get_store.cache_clear()
 
@@ -195,6 +199,9 @@ def cascade(
         monkeypatch.setenv("CHAT_SESSIONS_ENDPOINT_URL", server.endpoint_url)
     for cache in (service.get_store, get_settings, default_client):
         cache.cache_clear()  # read again from the environment set above
+    from chat_sessions.observability import metrics
+
+    metrics.clear_metrics()  # what earlier direct calls of cascade() added, unpublished
     handler = handler_of("cascade")
     yield lambda event: handler(event, LambdaContext())
     service.get_store.cache_clear()

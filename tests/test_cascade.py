@@ -14,9 +14,12 @@ import pytest
 from handlers import EVENTS, stream_event_files
 from moto.events.models import EventPattern
 
-from chat_sessions import ChatStore
-from chat_sessions.keys import partition_key
+from chat_sessions import ChatStore, repository
+from chat_sessions.errors import DeletionIncompleteError, DeletionNotFoundError
+from chat_sessions.idempotency import IdempotencyRecord
+from chat_sessions.keys import deletion_sk, partition_key, user_partition_key
 from chat_sessions_local.streams import (
+    TTL_IDENTITY,
     LocalCascade,
     StreamReader,
     as_aws_ttl_record,
@@ -33,6 +36,7 @@ PK = partition_key(USER, SESSION)
 SAMPLE_START = 1_795_000_000.0
 """The sample events describe trip-2026 as seeded from this time (``seed_sample_session``)."""
 SAMPLE_LAST_SEQ = 1_795_000_000_050_000
+SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
 
 
 def message(text: str, role: str = "user") -> dict[str, Any]:
@@ -79,6 +83,19 @@ def scan_session(client: Any, table_name: str, pk: str = PK) -> list[dict[str, A
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
+def metrics_of(output: str) -> dict[str, float]:
+    """The metrics the handler published (CloudWatch embedded metric format, one JSON a line)."""
+    published: dict[str, float] = {}
+    for line in output.splitlines():
+        if '"_aws"' in line:
+            blob = json.loads(line)
+            for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                name = definition["Name"]
+                value = blob[name]
+                published[name] = sum(value) if isinstance(value, list) else value
+    return published
+
+
 def kinds(rows: list[dict[str, Any]]) -> list[str]:
     return sorted(row["sk"]["S"].split("#")[0] for row in rows)
 
@@ -86,7 +103,12 @@ def kinds(rows: list[dict[str, Any]]) -> list[str]:
 # ------------------------------------------------------------------------------ sample events
 
 
-STREAM_EXPECTED = {"cascade__ttl_expiry.json", "cascade__deleted.json", "cascade__cleared.json"}
+STREAM_EXPECTED = {
+    "cascade__ttl_expiry.json",
+    "cascade__deleted.json",
+    "cascade__cleared.json",
+    "cascade__delete_all.json",
+}
 
 
 def test_every_stream_sample_is_tested_and_passes_the_filters() -> None:
@@ -97,7 +119,11 @@ def test_every_stream_sample_is_tested_and_passes_the_filters() -> None:
 
 
 def test_ttl_expiry_record_cascades(
-    make_store: Callable[..., ChatStore], cascade: Any, dynamodb_client: Any, table_name: str
+    make_store: Callable[..., ChatStore],
+    cascade: Any,
+    dynamodb_client: Any,
+    table_name: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _, clock = seed_sample_session(make_store)
     # What TTL does: the header's expires_at lies in the past, and DynamoDB deletes the item.
@@ -115,10 +141,15 @@ def test_ttl_expiry_record_cascades(
 
     assert response == {"batchItemFailures": []}
     assert scan_session(dynamodb_client, table_name) == []
+    assert metrics_of(capsys.readouterr().out) == {"SessionsExpired": 1, "RowsPurged": 5}
 
 
 def test_delete_record_cascades_and_a_replay_deletes_nothing_extra(
-    make_store: Callable[..., ChatStore], cascade: Any, dynamodb_client: Any, table_name: str
+    make_store: Callable[..., ChatStore],
+    cascade: Any,
+    dynamodb_client: Any,
+    table_name: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     store, clock = seed_sample_session(make_store)
     assert store.delete_session(USER, SESSION) is True
@@ -126,6 +157,7 @@ def test_delete_record_cascades_and_a_replay_deletes_nothing_extra(
 
     assert cascade(sample("cascade__deleted.json")) == {"batchItemFailures": []}
     assert scan_session(dynamodb_client, table_name) == []
+    assert metrics_of(capsys.readouterr().out)["SessionsDeleted"] == 1
 
     # Re-created with the same id, then the old delete's batch arrives again (Lambda retries).
     store.create_session(USER, SESSION)
@@ -290,9 +322,19 @@ def test_expired_session_is_swept_and_cascades(
     store.create_session(USER, "long-lived")
     store.append_items(USER, "long-lived", [message("stays")])
     clock.advance(121)
+    delivered: list[dict[str, Any]] = []
+    real_handler = local_cascade._handler
+
+    def spy(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        delivered.extend(event["Records"])
+        return real_handler(event, context)
+
+    local_cascade._handler = spy
 
     assert local_cascade.sweep() == 1
     local_cascade.run_once()
+
+    assert [r.get("userIdentity") for r in delivered] == [TTL_IDENTITY]  # as TTL's deletes
 
     assert scan_session(dynamodb_client, table_name) == []
     assert len(scan_session(dynamodb_client, table_name, partition_key(USER, "long-lived"))) == 2
@@ -322,6 +364,12 @@ def test_cascade_removes_a_deleted_sessions_rows_of_every_kind(
 ) -> None:
     store.create_session(USER, SESSION)
     store.append_items(USER, SESSION, [message(noise(900_000))])
+    store.append_items(
+        USER, SESSION, [message("keyed")], idempotency=IdempotencyRecord("k", "h", "{}", 201)
+    )
+    assert set(kinds(rows_of(dynamodb_client, table_name, PK))) == {"CHUNK", "IDEMP", "MSG"} | {
+        "SESSION"
+    }
     reader = StreamReader(dynamodb_client, table_name)
     reader.read()  # skip the writes above
     store.delete_session(USER, SESSION)
@@ -330,3 +378,92 @@ def test_cascade_removes_a_deleted_sessions_rows_of_every_kind(
     assert cascade({"Records": records}) == {"batchItemFailures": []}
     assert cascade({"Records": records}) == {"batchItemFailures": []}  # replayed
     assert rows_of(dynamodb_client, table_name, PK) == []
+
+
+# ------------------------------------------------------------------------ delete everything
+
+
+def test_delete_all_record_deletes_what_the_user_had_when_asking(
+    make_store: Callable[..., ChatStore],
+    cascade: Any,
+    local_cascade: LocalCascade,
+    dynamodb_client: Any,
+    table_name: str,
+) -> None:
+    store, clock = seed_sample_session(make_store)
+    store.create_session(USER, "second")
+    store.create_session("user-456", "their-chat")
+    clock.advance(60)
+    store.request_deletion(USER, deletion_id=SAMPLE_DELETION_ID)
+    clock.advance(60)
+    store.create_session(USER, "after-the-request")
+
+    assert cascade(sample("cascade__delete_all.json")) == {"batchItemFailures": []}
+    local_cascade.run_once()  # the headers' REMOVE records cascade
+
+    assert scan_session(dynamodb_client, table_name) == []
+    assert scan_session(dynamodb_client, table_name, partition_key(USER, "second")) == []
+    assert [s.session_id for s in store.list_sessions(USER).sessions] == ["after-the-request"]
+    assert [s.session_id for s in store.list_sessions("user-456").sessions] == ["their-chat"]
+    deletion = store.get_deletion(USER, SAMPLE_DELETION_ID)
+    assert (deletion.status, deletion.sessions_deleted) == ("done", 2)
+    assert deletion.completed_at is not None
+    assert cascade(sample("cascade__delete_all.json")) == {"batchItemFailures": []}  # replayed
+    assert store.get_deletion(USER, SAMPLE_DELETION_ID).sessions_deleted == 2
+
+
+def test_delete_all_out_of_time_resumes_where_it_stopped(
+    store: ChatStore, monkeypatch: pytest.MonkeyPatch, dynamodb_client: Any, table_name: str
+) -> None:
+    monkeypatch.setattr(repository, "DELETION_PAGE_SIZE", 4)
+    for number in range(10):
+        store.create_session(USER, f"s{number}")
+    deletion = store.request_deletion(USER)
+    pk, sk = user_partition_key(USER), deletion_sk(deletion.deletion_id)
+
+    with pytest.raises(DeletionIncompleteError):
+        store.run_deletion(pk, sk, budget_seconds=0)  # one page, then out of time
+    assert store.get_deletion(USER, deletion.deletion_id).status == "running"
+    rounds = 1
+    while True:
+        rounds += 1
+        try:
+            store.run_deletion(pk, sk, budget_seconds=0)
+            break
+        except DeletionIncompleteError:
+            continue
+
+    assert store.list_sessions(USER).sessions == []
+    done = store.get_deletion(USER, deletion.deletion_id)
+    assert (done.status, done.sessions_deleted, rounds) == ("done", 10, 3)
+
+
+def test_a_deletion_is_only_its_owners(store: ChatStore) -> None:
+    deletion = store.request_deletion(USER)
+    with pytest.raises(DeletionNotFoundError):
+        store.get_deletion("user-456", deletion.deletion_id)
+    with pytest.raises(DeletionNotFoundError):
+        store.get_deletion(USER, "not-an-id")
+
+
+def test_a_batch_that_fails_whole_is_delivered_again(
+    store: ChatStore, new_client: Callable[[], Any], table_name: str, cascade: Any
+) -> None:
+    attempts: list[int] = []
+
+    def flaky(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        attempts.append(len(event["Records"]))
+        if len(attempts) == 1:
+            raise RuntimeError("DynamoDB was unreachable")  # what Powertools does if all fail
+        return dict(cascade(event))
+
+    local = LocalCascade(new_client(), table_name, handler=flaky)
+    store.create_session(USER, SESSION)
+    store.append_items(USER, SESSION, [message("bye")])
+    store.delete_session(USER, SESSION)
+
+    local.run_once()
+    local.run_once()
+
+    assert attempts == [1, 1]
+    assert rows_of(new_client(), table_name, PK) == []

@@ -18,9 +18,11 @@ from handlers import (
 
 from chat_sessions import ChatStore, service
 from chat_sessions.api import ROUTES
+from chat_sessions.config import get_settings
 from chat_sessions.idempotency import derived_session_id
 
 OWNER = "user-123"
+SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
 
 
 pytestmark = pytest.mark.usefixtures("api_store")
@@ -169,6 +171,17 @@ def chatted_keyed(body: Any, store: ChatStore) -> None:
     chatted_new(body, store)
 
 
+def deletion_requested(body: Any, store: ChatStore) -> None:
+    assert (body["status"], body["sessions_deleted"], body["completed_at"]) == ("pending", 0, None)
+    assert store.get_deletion(OWNER, body["deletion_id"]).status == "pending"
+    session_unchanged(store)  # the stream consumer deletes, later
+
+
+def deletion_reported(body: Any, store: ChatStore) -> None:
+    assert (body["deletion_id"], body["status"]) == (SAMPLE_DELETION_ID, "pending")
+    assert body["requested_at"].endswith("Z")
+
+
 def not_allowed(body: Any, store: ChatStore) -> None:
     error("method_not_allowed")(body, store)
 
@@ -195,6 +208,10 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "update_session__wrong_type.json": (422, error("validation_failed")),
     "delete_session.json": (204, deleted),
     "delete_session__absent.json": (204, nothing_deleted),
+    "delete_all_sessions.json": (202, deletion_requested),
+    "delete_all_sessions__unconfirmed.json": (422, error("confirmation_required")),
+    "get_deletion.json": (200, deletion_reported),
+    "get_deletion__missing.json": (404, error("deletion_not_found")),
     "list_messages.json": (200, messages_desc),
     "list_messages__bad_order.json": (422, error("validation_failed")),
     "append_messages.json": (201, appended),
@@ -233,6 +250,11 @@ def test_every_event_is_expected_and_every_function_has_one() -> None:
     event_driven = {n for n, f in functions().items() if f["Properties"]["Handler"] != "run.sh"}
     assert set(http_event_files()) == set(EXPECTED)
     assert {function_of(f) for f in files} == event_driven  # run.sh: HTTP via the Web Adapter
+
+
+def test_a_deletion_request_says_where_to_follow_it() -> None:
+    status, headers, body = invoke("delete_all_sessions.json")
+    assert (status, headers["Location"]) == (202, f"/v1/deletions/{body['deletion_id']}")
 
 
 def test_wrong_method_lists_the_allowed_ones() -> None:
@@ -281,7 +303,13 @@ ACTIONS: dict[str, set[str]] = {
     "update_session": {"dynamodb:UpdateItem"},
     "delete_session": {"dynamodb:DeleteItem"},
     "list_messages": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
-    "append_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"},
+    # Query: a retention trim reads the oldest rows.
+    "append_messages": {
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    },
     "clear_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
     "pop_message": {
         "dynamodb:Query",
@@ -289,13 +317,17 @@ ACTIONS: dict[str, set[str]] = {
         "dynamodb:DeleteItem",
         "dynamodb:UpdateItem",
     },
-    # The stream consumer: purges (Query + BatchWriteItem), trim markers (GetItem + DeleteItem).
+    # The stream consumer: purges (Query + BatchWriteItem), trim markers (GetItem + DeleteItem),
+    # delete-all requests (index Query + BatchWriteItem, progress by UpdateItem).
     "cascade": {
         "dynamodb:Query",
         "dynamodb:GetItem",
         "dynamodb:DeleteItem",
         "dynamodb:BatchWriteItem",
+        "dynamodb:UpdateItem",
     },
+    "delete_all_sessions": {"dynamodb:PutItem"},
+    "get_deletion": {"dynamodb:GetItem"},
     "health": set(),
     "route_not_found": set(),
     # A turn: lease + window + commit; SSM for the model key.
@@ -308,6 +340,21 @@ _TRANSACTION_ACTIONS = {
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
 }
+
+
+def record_actions() -> set[str]:
+    """The IAM actions the process-wide store's calls need, from now on."""
+    used: set[str] = set()
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                used.update(f"dynamodb:{_TRANSACTION_ACTIONS[kind]}" for kind in action)
+        else:
+            used.add(f"dynamodb:{model.name}")
+
+    service.get_store().client.meta.events.register("before-parameter-build.dynamodb", record)
+    return used
 
 
 def granted(function: str) -> set[str]:
@@ -331,21 +378,31 @@ def test_template_grants_exactly_the_reviewed_actions() -> None:
 
 @pytest.mark.parametrize("event_file", http_event_files())
 def test_answering_an_event_needs_no_more_than_granted(event_file: str) -> None:
-    used: set[str] = set()
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "TransactWriteItems":
-            for action in params["TransactItems"]:
-                used.update(f"dynamodb:{_TRANSACTION_ACTIONS[kind]}" for kind in action)
-        else:
-            used.add(f"dynamodb:{model.name}")
-
-    service.get_store().client.meta.events.register("before-parameter-build.dynamodb", record)
+    used = record_actions()
     status, _, _ = invoke(event_file)
 
     assert used <= granted(function_of(event_file))
     if status < 400 and granted(function_of(event_file)):
         assert used, "the recorder saw no DynamoDB call"
+
+
+def test_an_append_that_trims_to_the_retention_cap_needs_no_more_than_granted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHAT_SESSIONS_MAX_STORED_ITEMS", "5")  # 3 stored + 4 appended
+    get_settings.cache_clear()
+    service.get_store.cache_clear()
+    calls: list[str] = []
+    service.get_store().client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    used = record_actions()
+
+    status, _, body = invoke("append_messages.json")
+
+    assert (status, body["message_count"]) == (201, 5)  # the first turn (2 of 3 rows) went
+    assert calls[:3] == ["TransactWriteItems", "Query", "TransactWriteItems"]
+    assert used <= granted("append_messages")
 
 
 def test_list_sessions_may_only_query_the_index() -> None:

@@ -21,10 +21,11 @@ SEEN: set[tuple[str, str]] = set()
 def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssuer) -> None:
     headers = {"Authorization": f"Bearer {dev_issuer.mint('dana')}"}
 
-    def call(method: str, route: str, status: int, **options: Any) -> Any:
-        response = local_api.request(
-            method, route.replace("{session_id}", "trip"), headers=headers, **options
-        )
+    def call(
+        method: str, route: str, status: int, *, path: str | None = None, **options: Any
+    ) -> Any:
+        url = path or route.replace("{session_id}", "trip")
+        response = local_api.request(method, url, headers=headers, **options)
         assert response.status_code == status, response.text
         SEEN.add((method, route.split("?")[0]))
         return response.json() if response.content else None
@@ -67,6 +68,13 @@ def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssue
     assert call("DELETE", "/v1/sessions/{session_id}", 204) is None
     call("GET", "/v1/sessions/{session_id}", 404)
 
+    call("DELETE", "/v1/sessions", 422)  # without its confirmation
+    asked = call("DELETE", "/v1/sessions?confirm=delete-all-my-sessions", 202)
+    status = call(
+        "GET", "/v1/deletions/{deletion_id}", 200, path=f"/v1/deletions/{asked['deletion_id']}"
+    )
+    assert status["deletion_id"] == asked["deletion_id"]
+
     assert set(ROUTES) <= SEEN
 
 
@@ -88,6 +96,10 @@ def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
         messages = httpx.get(f"{api}/v1/sessions/hello/messages", headers=headers).json()
         deleted = httpx.delete(f"{api}/v1/sessions/hello", headers=headers)
         left = rows_left(database.client(), partition_key("dev-user", "hello"))
+        httpx.post(f"{api}/v1/sessions", json={"session_id": "second"}, headers=headers)
+        asked = httpx.delete(f"{api}/v1/sessions?confirm=delete-all-my-sessions", headers=headers)
+        deletion = poll_until_done(f"{api}{asked.headers['location']}", headers)
+        after = httpx.get(f"{api}/v1/sessions", headers=headers).json()
 
     assert created.status_code == 201
     assert frames.count("event: token") > 5 and frames[-1] == "event: done"
@@ -101,6 +113,18 @@ def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
     assert anonymous.status_code == 401
     assert (docs.status_code, "swagger-ui" in docs.text) == (200, True)
     assert (deleted.status_code, left) == (204, [])  # the dev stack's cascade removed them
+    assert (asked.status_code, deletion["status"], deletion["sessions_deleted"]) == (202, "done", 1)
+    assert after["sessions"] == []
+
+
+def poll_until_done(url: str, headers: dict[str, str], wait_seconds: float = 30) -> Any:
+    """The deletion's status once done, or as it is after the wait."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        status = httpx.get(url, headers=headers).json()
+        if status["status"] == "done" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
 
 
 def rows_left(client: Any, pk: str, wait_seconds: float = 30) -> list[dict[str, Any]]:

@@ -165,3 +165,85 @@ def test_concurrent_appends_under_the_cap_keep_whole_turns(
     for writer in range(writers):  # a writer's surviving turns are its newest ones, in order
         own = [int(t.split("-")[1]) for t in tags if t.startswith(f"w{writer}-")]
         assert own == list(range(turns_each - len(own), turns_each))
+
+
+def interleave_once(store: ChatStore, before_call: int, action: Callable[[], object]) -> None:
+    """Run ``action`` (another writer) just before the store's ``before_call``-th transaction."""
+    seen = {"transactions": 0}
+
+    def hook(**_: Any) -> None:
+        seen["transactions"] += 1
+        if seen["transactions"] == before_call:
+            action()
+
+    store.client.meta.events.register("before-call.dynamodb.TransactWriteItems", hook)
+
+
+def test_a_trim_planned_before_a_pop_is_planned_again(
+    make_store: Callable[..., ChatStore],
+) -> None:
+    store = make_store(max_stored_items=4)
+    store.create_session(USER, SESSION)
+    store.append_items(USER, SESSION, turn("t1"))
+    other = make_store()
+    interleave_once(store, 2, lambda: other.pop_item(USER, SESSION))  # between plan and trim
+
+    store.append_items(USER, SESSION, turn("t2"))
+
+    assert tags_of(stored(store)) == ["t2"]  # and stored() checks message_count matches
+
+
+def test_a_trim_planned_before_a_continuation_is_planned_again(
+    make_store: Callable[..., ChatStore],
+) -> None:
+    store = make_store(max_stored_items=6)
+    store.create_session(USER, SESSION)
+    store.append_items(USER, SESSION, turn("t1"))
+    more = {"role": "assistant", "content": "t1: more"}
+    other = make_store(max_stored_items=6)
+    interleave_once(store, 2, lambda: other.append_items(USER, SESSION, [more]))
+
+    store.append_items(USER, SESSION, turn("t2"))
+
+    assert tags_of(stored(store)) == ["t2"]  # t1 and its continuation went together
+
+
+def test_rows_written_before_the_turn_flag_are_read_to_find_turns(
+    make_store: Callable[..., ChatStore], dynamodb_client: Any, table_name: str
+) -> None:
+    store = make_store(max_stored_items=10)
+    store.create_session(USER, SESSION)
+    for number in (1, 2):
+        store.append_items(USER, SESSION, turn(f"t{number}"))
+    for row in rows_of(dynamodb_client, table_name, PK):  # as rows stored by earlier versions
+        if row["sk"]["S"].startswith("MSG#"):
+            dynamodb_client.update_item(
+                TableName=table_name,
+                Key={"pk": row["pk"], "sk": row["sk"]},
+                UpdateExpression="REMOVE starts_turn",
+            )
+
+    store.append_items(USER, SESSION, turn("t3"))
+
+    assert tags_of(stored(store)) == ["t2", "t3"]  # only the oldest turn went
+
+
+async def test_a_chat_turn_reports_the_count_after_its_trim(
+    make_store: Callable[..., ChatStore],
+) -> None:
+    from agents import Agent
+    from agents.testing import ScriptedModel, assistant_message
+
+    from chat_sessions.turns import run_turn
+
+    store = make_store(max_stored_items=4)
+    store.create_session(USER, SESSION)
+    store.append_items(USER, SESSION, turn("t1"))
+    agent = Agent(name="assistant", model=ScriptedModel([[assistant_message("hi")]]))
+
+    async def ignore(name: str, data: dict[str, Any]) -> None:
+        return None
+
+    result = await run_turn(store, agent, USER, SESSION, "hello", ignore)
+
+    assert result.message_count == len(stored(store)) == 2

@@ -173,6 +173,38 @@ def test_a_missing_session_is_404_even_with_a_recorded_key(store: ChatStore) -> 
         store.append_items(USER, "s1", [msg("a")], idempotency=record())
 
 
+@pytest.mark.parametrize("body", ["hash-a", "hash-b"])
+def test_a_re_created_session_does_not_inherit_the_deleted_ones_keys(
+    store: ChatStore, clock: FakeClock, body: str
+) -> None:
+    store.append_items(USER, "s1", [msg("old")], idempotency=record())
+    store.delete_session(USER, "s1")  # its cascade has not run yet: the record is still there
+    clock.advance(1)
+    store.create_session(USER, "s1")
+
+    result = store.append_items(USER, "s1", [msg("new")], idempotency=record(request=body))
+
+    assert result.replay is None
+    assert [m.item["content"] for m in store.read_newest(USER, "s1", None)[1]] == ["new"]
+    retried = store.append_items(USER, "s1", [msg("new")], idempotency=record(request=body))
+    assert retried.replay is not None  # the new session's own record now counts
+
+
+async def test_a_turn_in_a_re_created_session_runs_despite_an_old_record(
+    store: ChatStore, clock: FakeClock
+) -> None:
+    agent = Agent(name="assistant", model=ScriptedModel([[assistant_message("one")]] * 2))
+    await run_turn(store, agent, USER, "s1", "hi", _ignore, idempotency=keyed("hi"))
+    store.delete_session(USER, "s1")
+    clock.advance(1)
+    store.create_session(USER, "s1")
+
+    again = await run_turn(store, agent, USER, "s1", "hi", _ignore, idempotency=keyed("hi"))
+
+    assert again.replayed is False
+    assert len(store.read_newest(USER, "s1", None)[1]) == 2
+
+
 def test_the_record_counts_against_the_transaction(store: ChatStore) -> None:
     from chat_sessions import BatchTooLargeError
 

@@ -15,6 +15,7 @@ from chat_sessions import (
 )
 from chat_sessions.config import StoreSettings
 from chat_sessions.keys import partition_key
+from chat_sessions.repository import TurnCommit
 from support import FakeClock, rows_of
 
 USER = "user-a"
@@ -293,3 +294,19 @@ def test_list_filter_pages_past_non_matching_sessions(store: ChatStore) -> None:
 
     assert [s.session_id for s in page.sessions] == ["s20", "s10"]
     assert [s.session_id for s in rest.sessions] == ["s00"]
+
+
+def test_a_turn_keeps_a_short_lived_session_alive_until_it_commits(
+    store: ChatStore, clock: FakeClock
+) -> None:
+    store.create_session(USER, "brief", ttl_seconds=60)
+    clock.advance(50)
+    store.begin_turn(USER, "brief", "turn-1", lease_seconds=150)
+    clock.advance(100)  # a long model run: past the session's own 60 s of idleness
+
+    result = store.append_items(
+        USER, "brief", [user_message("q"), user_message("a")], turn=TurnCommit("turn-1")
+    )
+
+    assert result.appended == 2
+    assert store.get_session(USER, "brief").message_count == 2

@@ -100,7 +100,7 @@ def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str
         "python3.13",
         ["arm64"],
     )
-    assert len(functions) == 14
+    assert len(functions) == 16
     # SAM appends a function's Layers to the global list: only the chat function adds one, the
     # Lambda Web Adapter that runs its FastAPI app.
     added = [f["Properties"]["Layers"] for f in functions if "Layers" in f["Properties"]]

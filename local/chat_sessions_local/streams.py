@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 CASCADE = "cascade"
 TABLE_KEYS = ("pk", "sk")
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+"""The ``userIdentity`` of a record of an item DynamoDB's TTL deleted."""
 MAX_ATTEMPTS = 10
 """Like the template's MaximumRetryAttempts: then the record is dropped (and logged)."""
 
@@ -113,12 +115,7 @@ def as_aws_ttl_record(record: dict[str, Any]) -> dict[str, Any]:
     if "OldImage" not in stream:
         return record
     stream["Keys"] = {name: stream["Keys"][name] for name in TABLE_KEYS if name in stream["Keys"]}
-    return dict(
-        record,
-        eventName="REMOVE",
-        dynamodb=stream,
-        userIdentity={"type": "Service", "principalId": "dynamodb.amazonaws.com"},
-    )
+    return dict(record, eventName="REMOVE", dynamodb=stream, userIdentity=TTL_IDENTITY)
 
 
 def cascade_filters() -> list[dict[str, Any]]:
@@ -176,18 +173,24 @@ class LocalCascade:
         self._clock = clock
         self._filters = cascade_filters()
         self._retrying: list[tuple[dict[str, Any], int]] = []
+        self._swept: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Deliver what the stream has (and earlier failures, again); how many records passed."""
-        pending = self._retrying + [(r, 0) for r in self._reader.read() if passes(r, self._filters)]
+        fresh = [self._as_ttl_if_swept(r) for r in self._reader.read()]
+        pending = self._retrying + [(r, 0) for r in fresh if passes(r, self._filters)]
         self._retrying = []
         for start in range(0, len(pending), 100):  # the template's BatchSize
             batch = pending[start : start + 100]
             event = {"Records": [record for record, _ in batch]}
-            response = self._handler(event, sam.LambdaContext(CASCADE))
-            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            try:
+                response = self._handler(event, sam.LambdaContext(CASCADE))
+                failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            except Exception:  # every record failed (Powertools raises): all of them again
+                logger.exception("cascade batch failed")
+                failed = {record["dynamodb"]["SequenceNumber"] for record, _ in batch}
             for record, attempts in batch:
                 if record["dynamodb"]["SequenceNumber"] not in failed:
                     continue
@@ -196,6 +199,15 @@ class LocalCascade:
                 else:
                     logger.error("cascade gave up on a record", extra={"record": record})
         return len(pending)
+
+    def _as_ttl_if_swept(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A sweep's delete, with the identity DynamoDB TTL's deletes carry in AWS."""
+        row_keys = record["dynamodb"].get("Keys", {})
+        swept = (row_keys.get("pk", {}).get("S"), row_keys.get("sk", {}).get("S"))
+        if record.get("eventName") != "REMOVE" or swept not in self._swept:
+            return record
+        self._swept.discard(swept)
+        return dict(record, userIdentity=TTL_IDENTITY)
 
     def sweep(self) -> int:
         """Delete the session headers whose ``expires_at`` has passed, as TTL would; their
@@ -210,6 +222,7 @@ class LocalCascade:
                     ConditionExpression="expires_at <= :now_s",  # not one revived meanwhile
                     ExpressionAttributeValues={":now_s": {"N": str(now)}},
                 )
+                self._swept.add((header["pk"]["S"], header["sk"]["S"]))
                 deleted += 1
             except self._client.exceptions.ConditionalCheckFailedException:
                 continue

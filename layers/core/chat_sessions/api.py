@@ -46,6 +46,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/sessions/{session_id}"),
     ("PATCH", "/v1/sessions/{session_id}"),
     ("DELETE", "/v1/sessions/{session_id}"),
+    ("DELETE", "/v1/sessions"),
+    ("GET", "/v1/deletions/{deletion_id}"),
     ("GET", "/v1/sessions/{session_id}/messages"),
     ("POST", "/v1/sessions/{session_id}/messages"),
     ("DELETE", "/v1/sessions/{session_id}/messages"),

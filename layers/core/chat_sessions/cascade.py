@@ -6,8 +6,10 @@ pass two kinds of record only:
 - ``REMOVE`` of a session header: a user's delete, or DynamoDB TTL's (``userIdentity`` of type
   ``Service``, ``dynamodb.amazonaws.com``). The old image's ``last_seq`` bounds the purge, so a
   session re-created with the same id keeps its new messages.
-- ``INSERT`` of a trim marker (written by a clear, or when an expired session is replaced): purge
-  below the header's ``first_seq``, then delete the marker.
+- ``INSERT`` of a trim marker (written by a clear, a retention trim, or when an expired session is
+  replaced): purge below the header's ``first_seq``, then delete the marker.
+- ``INSERT`` of a delete-all request: delete the user's session headers, each of which cascades
+  in turn through the first kind of record.
 
 Every purge is idempotent, so a replayed batch deletes nothing extra. A record that fails is
 reported alone (Powertools batch utility, ``ReportBatchItemFailures``): the records before it are
@@ -33,6 +35,8 @@ from .observability import logger, metrics, tracer
 from .repository import ChatStore
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+DELETION_BUDGET_SECONDS = 240
+"""A delete-all stops after this long (the function's timeout is 300 s) and resumes on retry."""
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -63,6 +67,8 @@ def cascade(store: ChatStore, record: DynamoDBRecord) -> int:
     elif event == "INSERT" and sk.startswith(keys.TRIM_PREFIX):
         deleted = store.purge_trimmed(pk)
         store.delete_row(pk, sk)
+    elif event == "INSERT" and sk.startswith(keys.DELETION_PREFIX):
+        deleted = store.run_deletion(pk, sk, budget_seconds=DELETION_BUDGET_SECONDS)
     else:
         # The filter criteria pass nothing else; skipping (not failing) keeps the shard moving.
         logger.warning("ignored a stream record", extra={"event": event, "kind": sk.split("#")[0]})

@@ -27,6 +27,12 @@ class InvalidInputError(ChatSessionsError):
     code = "invalid_input"
 
 
+class ConfirmationRequiredError(InvalidInputError):
+    """A destructive request lacks its explicit confirmation."""
+
+    code = "confirmation_required"
+
+
 class InvalidCursorError(InvalidInputError):
     """A pagination cursor was not produced by us for this listing."""
 
@@ -41,6 +47,16 @@ class NotFoundError(ChatSessionsError):
 
 class SessionNotFoundError(NotFoundError):
     code = "session_not_found"
+
+
+class DeletionNotFoundError(NotFoundError):
+    code = "deletion_not_found"
+
+
+class DeletionIncompleteError(ChatSessionsError):
+    """A delete-all ran out of its time budget; the stream retries it and it resumes."""
+
+    code = "deletion_incomplete"
 
 
 class ConflictError(ChatSessionsError):

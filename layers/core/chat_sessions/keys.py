@@ -9,6 +9,8 @@ IDEMPOTENCY_PREFIX = "IDEMP#"
 TRIM_PREFIX = "TRIM#"
 """Purge markers: "delete the rows below this session's ``first_seq``" (sorts after ``SESSION``,
 so it never shows up among the messages)."""
+DELETION_PREFIX = "DELETE-ALL#"
+"""A user's request to delete all their sessions (in the user's own partition, see below)."""
 SEQ_DIGITS = 20
 ACTIVITY_INDEX = "sessions_by_activity"
 
@@ -18,10 +20,18 @@ def partition_key(user_id: str, session_id: str) -> str:
     return f"{user_id}#{session_id}"
 
 
-def split_partition_key(pk: str) -> tuple[str, str]:
-    """``(user_id, session_id)`` of a session partition key."""
-    user_id, _, session_id = pk.rpartition("#")
-    return user_id, session_id
+def user_partition_key(user_id: str) -> str:
+    """The user's own partition (deletion requests): ``user#`` with no session, which no session
+    can have, since session ids are at least one character."""
+    return f"{user_id}#"
+
+
+def user_of(user_partition: str) -> str:
+    return user_partition.removesuffix("#")
+
+
+def deletion_sk(deletion_id: str) -> str:
+    return f"{DELETION_PREFIX}{deletion_id}"
 
 
 def trim_sk(marker_id: str) -> str:

@@ -38,6 +38,8 @@ UserId = Annotated[
 SessionId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
+DeletionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+"""A delete-all request's id (as the API issues them)."""
 Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS)]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
@@ -147,6 +149,24 @@ class AppendResult(BaseModel):
     appended: int
     first_seq: int
     last_seq: int
+    removed: int = 0
+    """Messages the retention cap removed in the same write (the oldest whole turns)."""
     replay: StoredResponse | None = None
     """Set when an earlier call with the same Idempotency-Key and request stored this batch:
     this call wrote nothing, and the fields above describe that earlier batch."""
+
+
+DeletionStatus = Literal["pending", "running", "done"]
+
+
+class Deletion(BaseModel):
+    """A request to delete every session a user owned when they made it (asynchronous)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deletion_id: str
+    status: DeletionStatus
+    sessions_deleted: int
+    """Headers deleted so far; their messages follow through the cascade."""
+    requested_at: datetime
+    completed_at: datetime | None = None

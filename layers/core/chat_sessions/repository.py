@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,6 +29,7 @@ from .codec import (
     decode_response,
     encode_item,
     encode_response,
+    starts_turn,
 )
 from .cursor import decode_cursor, encode_cursor
 from .dynamodb import default_client, error_code, translate
@@ -35,6 +37,8 @@ from .errors import (
     BatchTooLargeError,
     ChatSessionsError,
     ConflictError,
+    DeletionIncompleteError,
+    DeletionNotFoundError,
     IdempotencyKeyReusedError,
     InvalidCursorError,
     InvalidInputError,
@@ -48,6 +52,8 @@ from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord
 from .models import (
     AppendResult,
     ChatSession,
+    Deletion,
+    DeletionStatus,
     MessagePage,
     Order,
     SessionPage,
@@ -73,6 +79,12 @@ MAX_TRANSACTION_BYTES = 4_000_000
 """DynamoDB's 4 MB transaction cap, less a margin for keys and attribute names."""
 ROW_OVERHEAD_BYTES = 200
 RETRY_GAP_US = 1000
+DELETION_PAGE_SIZE = 100
+"""Sessions per index page of a delete-all; progress is recorded after each page."""
+DELETION_RECORD_DAYS = 30
+"""How long a delete-all request stays readable (its own TTL)."""
+_DELETION_ID = re.compile(r"[0-9a-f]{32}")
+TRIM_MARKER_TTL_SECONDS = 14 * 86_400
 TRIM_LOOKAHEAD_ROWS = 20
 """Rows read past the excess when looking for the next turn's start (a turn is usually short)."""
 RetryableReason = Literal[
@@ -103,11 +115,13 @@ class TurnCommit:
 @dataclass(frozen=True)
 class _Trim:
     """A retention trim: the window's new start (``None``: the batch's own first seq), how many
-    messages that removes, and the start it was planned from (the write's condition)."""
+    messages that removes, and the header state it was planned from (the write's condition)."""
 
     cut_seq: int | None
     removed: int
     seen_first: int
+    seen_last: int
+    seen_count: int
 
 
 class _Unset:
@@ -430,6 +444,7 @@ class ChatStore:
         known_last = last_seq_hint or 0
         replace_expired = False
         cap = self.max_stored_items
+        stale_before: str | None = None  # records older than this are an earlier session's
         trim: _Trim | None = None
         uncapped = False  # the history holds no whole turn to remove: this write may go over
         contention: RetryableReason = "TransactionConflict"
@@ -478,8 +493,7 @@ class ChatStore:
                     "created_at": created_at,
                 }
                 message.update(entry.attributes)
-                if entry.starts_turn:
-                    message["starts_turn"] = {"BOOL": True}
+                message["starts_turn"] = {"BOOL": entry.starts_turn}
                 actions.append({"Put": {"TableName": self.table_name, "Item": message}})
                 for index, chunk in enumerate(entry.chunks):
                     chunk_row = {
@@ -489,16 +503,29 @@ class ChatStore:
                     }
                     actions.append({"Put": {"TableName": self.table_name, "Item": chunk_row}})
             if idempotency is not None:
-                actions.append(self._record_put(pk, idempotency, response, now, base, last))
+                actions.append(
+                    self._record_put(pk, idempotency, response, now, base, last, stale_before)
+                )
             try:
                 self._call("transact_write_items", TransactItems=actions)
                 if replace_expired or marker_after:
                     self._purge_replaced(pk)
-                return AppendResult(appended=len(encoded), first_seq=base, last_seq=last)
+                return AppendResult(
+                    appended=len(encoded),
+                    first_seq=base,
+                    last_seq=last,
+                    removed=trim.removed if trim is not None else 0,
+                )
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc)
                 header_reason = reasons[0] if reasons else {}
                 if idempotency is not None and len(reasons) == len(actions):
+                    blocking = _blocking_record(reasons)
+                    if blocking is not None:
+                        created = self._session_created_at(pk, reasons[0], now)
+                        if blocking["created_at"]["S"] < created:
+                            stale_before = created  # the key's record is a deleted session's
+                            continue
                     replay = _replay_on_cancel(idempotency, reasons, now)
                     if replay is not None:
                         return AppendResult(
@@ -548,13 +575,17 @@ class ChatStore:
         try:
             updated = self._update_header(
                 pk,
-                "SET turn_id = :turn, turn_expires_at = :lease_end",
+                # The session lives at least its TTL past the lease, so a long turn on a
+                # short-lived session does not find it expired when it commits.
+                "SET turn_id = :turn, turn_expires_at = :lease_end, "
+                "expires_at = if_not_exists(ttl_seconds, :ttl) + :lease_end",
                 condition=f"{_LIVE} AND "
                 "(attribute_not_exists(turn_id) OR turn_expires_at <= :now_s)",
                 values={
                     ":turn": _s(turn_id),
                     ":lease_end": _n(math.floor(now) + lease_seconds),
                     ":now_s": _n(math.floor(now)),
+                    ":ttl": _n(self.session_ttl_seconds),
                 },
             )
         except ClientError as exc:
@@ -577,23 +608,27 @@ class ChatStore:
             return  # lapsed and taken by another turn, or the session is gone
 
     def find_replay(
-        self, user_id: str, session_id: str, key: str, request_hash: str
+        self,
+        user_id: str,
+        session_id: str,
+        key: str,
+        request_hash: str,
+        *,
+        session_created_at: datetime | None = None,
     ) -> StoredResponse | None:
         """The response recorded under an Idempotency-Key in this session within its 24 h
-        (``None``: the key is new). One consistent GetItem.
+        (``None``: the key is new, or was recorded before ``session_created_at`` by a deleted
+        session of the same id). One consistent GetItem.
 
         Raises:
             IdempotencyKeyReusedError: The key was recorded for a different request.
         """
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
-        response = self._call(
-            "get_item",
-            TableName=self.table_name,
-            Key={"pk": _s(pk), "sk": _s(keys.idempotency_sk(key))},
-            ConsistentRead=True,
-        )
-        record = response.get("Item")
-        if record is None or int(record["expires_at"]["N"]) <= self._clock():
+        record = self._get_unexpired(pk, keys.idempotency_sk(key))
+        if record is None:
+            return None
+        created = None if session_created_at is None else to_iso(session_created_at.timestamp())
+        if created is not None and record["created_at"]["S"] < created:
             return None
         return _recorded(record, request_hash)
 
@@ -603,16 +638,7 @@ class ChatStore:
         """The messages one append stored, by its seq range (e.g. a ``StoredResponse``'s), oldest
         first; those removed since (pop, clear, purge) are missing."""
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": _s(pk),
-                ":low": _s(keys.message_sk(first_seq)),
-                ":high": _s(keys.message_sk(last_seq)),
-            },
-            "ConsistentRead": True,
-        }
+        request = self._messages_between(pk, first_seq, last_seq)
         rows: list[Item] = []
         while True:
             response = self._call("query", **request)
@@ -785,6 +811,107 @@ class ChatStore:
                 self._backoff(attempt)
         raise _contention_error(contention)
 
+    # -------------------------------------------------------------------------- delete everything
+
+    def request_deletion(self, user_id: str, *, deletion_id: str | None = None) -> Deletion:
+        """Record a request to delete every session the user owns now (one PutItem).
+
+        The stream consumer carries it out (``run_deletion``); ``get_deletion`` reports progress.
+        The request itself expires ``DELETION_RECORD_DAYS`` days later.
+        """
+        user_id = check_user_id(user_id)
+        deletion_id = deletion_id or uuid.uuid4().hex
+        now = self._clock()
+        item: Item = {
+            "pk": _s(keys.user_partition_key(user_id)),
+            "sk": _s(keys.deletion_sk(deletion_id)),
+            "deletion_id": _s(deletion_id),
+            "status": _s("pending"),
+            "sessions_deleted": _n(0),
+            "requested_at": _s(to_iso(now)),
+            "expires_at": _n(math.floor(now) + DELETION_RECORD_DAYS * 86_400),
+        }
+        self._call(
+            "put_item",
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(sk)",
+        )
+        return _deletion_from(item)
+
+    def get_deletion(self, user_id: str, deletion_id: str) -> Deletion:
+        """The user's delete-all request, or ``DeletionNotFoundError``."""
+        pk = keys.user_partition_key(check_user_id(user_id))
+        if not _DELETION_ID.fullmatch(deletion_id):
+            raise DeletionNotFoundError("deletion not found")
+        item = self._get_unexpired(pk, keys.deletion_sk(deletion_id))
+        if item is None:
+            raise DeletionNotFoundError("deletion not found")
+        return _deletion_from(item)
+
+    def run_deletion(
+        self, user_partition: str, deletion_sk: str, *, budget_seconds: float = 240
+    ) -> int:
+        """Carry out a delete-all request: delete each session header the user had when asking
+        (their ``REMOVE`` records then cascade), recording progress on the request.
+
+        Sessions created after the request stay. Idempotent: a finished request does nothing, and
+        one that runs out of ``budget_seconds`` raises ``DeletionIncompleteError`` after a page;
+        run again (the stream retries it), it carries on with what is left.
+
+        Returns:
+            How many headers this run deleted.
+        """
+        key = {"pk": _s(user_partition), "sk": _s(deletion_sk)}
+        deadline = time.monotonic() + budget_seconds
+        response = self._call("get_item", TableName=self.table_name, Key=key, ConsistentRead=True)
+        request_item = response.get("Item")
+        if request_item is None or request_item["status"]["S"] == "done":
+            return 0
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": keys.ACTIVITY_INDEX,
+            "KeyConditionExpression": "user_id = :user",
+            "FilterExpression": "created_at <= :asked",
+            "ProjectionExpression": "pk, sk",
+            "Limit": DELETION_PAGE_SIZE,
+            "ExpressionAttributeValues": {
+                ":user": _s(keys.user_of(user_partition)),
+                ":asked": request_item["requested_at"],
+            },
+        }
+        deleted = 0
+        while True:
+            page = self._call("query", **query)
+            count = self._delete_all({"pk": r["pk"], "sk": r["sk"]} for r in page["Items"])
+            deleted += count
+            self._update_deletion(
+                key,
+                "SET #status = :running ADD sessions_deleted :count",
+                {":running": _s("running"), ":count": _n(count)},
+            )
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if time.monotonic() > deadline:
+                raise DeletionIncompleteError("the deletion ran out of time; it resumes on retry")
+        self._update_deletion(
+            key,
+            "SET #status = :done, completed_at = :now_iso",
+            {":done": _s("done"), ":now_iso": _s(to_iso(self._clock()))},
+        )
+        return deleted
+
+    def _update_deletion(self, key: Item, update: str, values: Item) -> None:
+        self._call(
+            "update_item",
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#status": "status"},  # a reserved word
+            ExpressionAttributeValues=values,
+        )
+
     # ------------------------------------------------------------------- cascade (stream consumer)
 
     def purge_session(self, pk: str, *, up_to_seq: int) -> int:
@@ -862,6 +989,20 @@ class ChatStore:
         except BotoCoreError as exc:
             raise translate(exc) from exc
 
+    def _get_unexpired(self, pk: str, sk: str) -> Item | None:
+        """One row (consistent read), or ``None`` when absent or past its ``expires_at`` (TTL
+        removes such rows only later)."""
+        response = self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": _s(pk), "sk": _s(sk)},
+            ConsistentRead=True,
+        )
+        item: Item | None = response.get("Item")
+        if item is None or int(item["expires_at"]["N"]) <= self._clock():
+            return None
+        return item
+
     def _attempts(self) -> Iterator[int]:
         """Numbers the tries of a contended write until its time budget is spent (at least 3)."""
         deadline = time.monotonic() + self._conflict_budget_seconds
@@ -925,11 +1066,14 @@ class ChatStore:
         return header
 
     def _trim_marker(self, pk: str) -> Item:
-        """A new trim marker: its INSERT makes the stream consumer call ``purge_trimmed``."""
+        """A new trim marker: its INSERT makes the stream consumer call ``purge_trimmed``. Its
+        TTL removes it should the consumer never get to it (dead-lettered)."""
+        now = self._clock()
         return {
             "pk": _s(pk),
             "sk": _s(keys.trim_sk(uuid.uuid4().hex)),
-            "created_at": _s(to_iso(self._clock())),
+            "created_at": _s(to_iso(now)),
+            "expires_at": _n(math.floor(now) + TRIM_MARKER_TTL_SECONDS),
         }
 
     def _purge_replaced(self, pk: str) -> None:
@@ -975,11 +1119,16 @@ class ChatStore:
         if room is not None:
             condition += " AND message_count <= :room"
             extra_values[":room"] = _n(room)
-        if trim is not None:
-            condition += " AND first_seq = :seen_first"
+        if trim is not None:  # nothing may have changed since the rows were read
+            condition += (
+                " AND first_seq = :seen_first AND last_seq = :seen_last"
+                " AND message_count = :seen_count"
+            )
             first_seq = ":base" if trim.cut_seq is None else ":cut"
             count -= trim.removed
             extra_values[":seen_first"] = _n(trim.seen_first)
+            extra_values[":seen_last"] = _n(trim.seen_last)
+            extra_values[":seen_count"] = _n(trim.seen_count)
             if trim.cut_seq is not None:
                 extra_values[":cut"] = _n(trim.cut_seq)
         if create_missing:
@@ -1045,33 +1194,44 @@ class ChatStore:
         count = int(header["message_count"]["N"])
         excess = count + batch - cap
         if excess < count:
-            request: dict[str, Any] = {
-                "TableName": self.table_name,
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-                "ExpressionAttributeValues": {
-                    ":pk": _s(pk),
-                    ":low": _s(keys.message_sk(first)),
-                    ":high": _s(keys.message_sk(last)),
-                },
-                "ProjectionExpression": "sk, starts_turn",
-                "ConsistentRead": True,
-                "Limit": excess + TRIM_LOOKAHEAD_ROWS,
-            }
+            request = self._messages_between(pk, first, last)
+            request["Limit"] = excess + TRIM_LOOKAHEAD_ROWS
             index = 0
             while True:
                 response = self._call("query", **request)
                 for row in response.get("Items", []):
-                    if index >= excess and "starts_turn" in row:
+                    if index >= excess and self._starts_turn(pk, row):
                         cut = keys.seq_of(row["sk"]["S"])
-                        return _Trim(cut_seq=cut, removed=index, seen_first=first)
+                        return _Trim(cut, index, first, last, count)
                     index += 1
                 if "LastEvaluatedKey" not in response:
                     break
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
                 request["Limit"] = TRIM_LOOKAHEAD_ROWS
         if first_of_batch.starts_turn:
-            return _Trim(cut_seq=None, removed=count, seen_first=first)
+            return _Trim(None, count, first, last, count)
         return None
+
+    def _messages_between(self, pk: str, first_seq: int, last_seq: int) -> dict[str, Any]:
+        """A consistent, ascending Query of the message rows with seqs in the range."""
+        return {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": _s(pk),
+                ":low": _s(keys.message_sk(first_seq)),
+                ":high": _s(keys.message_sk(last_seq)),
+            },
+            "ConsistentRead": True,
+        }
+
+    def _starts_turn(self, pk: str, row: Item) -> bool:
+        """Whether a message row is a user message; rows written before the ``starts_turn`` flag
+        existed are decoded to tell."""
+        if "starts_turn" in row:
+            return bool(row["starts_turn"]["BOOL"])
+        decoded = self._decode_rows(pk, [row])
+        return bool(decoded) and starts_turn(decoded[0].item)
 
     def _record_put(
         self,
@@ -1081,8 +1241,10 @@ class ChatStore:
         now: float,
         first_seq: int,
         last_seq: int,
+        stale_before: str | None = None,
     ) -> Item:
-        """The Put of an Idempotency-Key's record: only if the key is new or its 24 h are over.
+        """The Put of an Idempotency-Key's record: only if the key is new, its 24 h are over, or
+        (``stale_before``) it was recorded before this session was created, by a deleted one.
         ``seq`` is the batch's last seq, which bounds what a cascade of the session deletes."""
         item: Item = {
             "pk": _s(pk),
@@ -1099,11 +1261,32 @@ class ChatStore:
             "Put": {
                 "TableName": self.table_name,
                 "Item": item,
-                "ConditionExpression": "attribute_not_exists(sk) OR expires_at <= :now_s",
-                "ExpressionAttributeValues": {":now_s": _n(math.floor(now))},
+                "ConditionExpression": "attribute_not_exists(sk) OR expires_at <= :now_s"
+                + (" OR created_at < :session_created" if stale_before else ""),
+                "ExpressionAttributeValues": {
+                    ":now_s": _n(math.floor(now)),
+                    **({":session_created": _s(stale_before)} if stale_before else {}),
+                },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
+
+    def _session_created_at(self, pk: str, header_reason: dict[str, Any], now: float) -> str:
+        """When the session a write went to was created: from the header its cancellation
+        returned, else read (consistent); now, for a session the write itself would create."""
+        header = header_reason.get("Item")
+        if header_reason.get("Code") != "ConditionalCheckFailed" or header is None:
+            response = self._call(
+                "get_item",
+                TableName=self.table_name,
+                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+                ProjectionExpression="created_at, expires_at",
+                ConsistentRead=True,
+            )
+            header = response.get("Item")
+        if header is None or not _is_live(header, now):
+            return to_iso(now)
+        return str(header["created_at"]["S"])
 
     def _live_header(self, item: Item | None, now: float) -> Item:
         if item is None or not _is_live(item, now):
@@ -1278,6 +1461,14 @@ def _is_live(header: Item, now: float) -> bool:
     return int(header["expires_at"]["N"]) > now
 
 
+def _blocking_record(reasons: list[dict[str, Any]]) -> Item | None:
+    """The Idempotency-Key record that cancelled an append (it is the last action), if any."""
+    reason = reasons[-1]
+    if reason.get("Code") != "ConditionalCheckFailed":
+        return None
+    return cast("Item | None", reason.get("Item"))
+
+
 def _replay_on_cancel(
     record: IdempotencyRecord, reasons: list[dict[str, Any]], now: float
 ) -> StoredResponse | None:
@@ -1336,6 +1527,16 @@ def _session_from(header: Item, default_ttl_seconds: int) -> ChatSession:
         ),
         first_seq=int(header["first_seq"]["N"]),
         last_seq=int(header["last_seq"]["N"]),
+    )
+
+
+def _deletion_from(item: Item) -> Deletion:
+    return Deletion(
+        deletion_id=item["deletion_id"]["S"],
+        status=cast("DeletionStatus", item["status"]["S"]),
+        sessions_deleted=int(item["sessions_deleted"]["N"]),
+        requested_at=from_iso(item["requested_at"]["S"]),
+        completed_at=from_iso(item["completed_at"]["S"]) if "completed_at" in item else None,
     )
 
 

@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from .clock import to_iso
-from .models import ChatSession, Metadata, SessionId, StoredMessage, Title, Usage
+from .models import (
+    ChatSession,
+    Deletion,
+    DeletionStatus,
+    Metadata,
+    SessionId,
+    StoredMessage,
+    Title,
+    Usage,
+)
 
 Timestamp = Annotated[
     datetime, PlainSerializer(lambda value: to_iso(value.timestamp()), return_type=str)
@@ -127,3 +136,17 @@ def display_text(item: dict[str, Any]) -> str:
             if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
+
+
+class DeletionPublic(BaseModel):
+    """A delete-all request: ``pending``, ``running`` (``sessions_deleted`` so far), ``done``."""
+
+    deletion_id: str
+    status: DeletionStatus
+    sessions_deleted: int
+    requested_at: Timestamp
+    completed_at: Timestamp | None
+
+    @classmethod
+    def of(cls, deletion: Deletion) -> DeletionPublic:
+        return cls.model_validate(deletion.model_dump())

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from .errors import MessageNotFoundError
+from .errors import ConfirmationRequiredError, MessageNotFoundError
 from .idempotency import IdempotentRequest
 from .models import Order
 from .repository import UNSET, ChatStore
 from .schemas import (
     AppendedPublic,
+    DeletionPublic,
     MessageListPublic,
     MessagePublic,
     MessagesAppend,
@@ -68,6 +69,22 @@ def update_session(user_id: str, session_id: str, body: SessionUpdate) -> Sessio
 
 def delete_session(user_id: str, session_id: str) -> None:
     get_store().delete_session(user_id, session_id)
+
+
+CONFIRM_DELETE_ALL = "delete-all-my-sessions"
+
+
+def delete_all_sessions(user_id: str, confirm: str | None) -> DeletionPublic:
+    """Request the deletion of every session the caller owns; asynchronous (docs/lifecycle.md)."""
+    if confirm != CONFIRM_DELETE_ALL:
+        raise ConfirmationRequiredError(
+            f"deleting all your sessions needs the query parameter confirm={CONFIRM_DELETE_ALL}"
+        )
+    return DeletionPublic.of(get_store().request_deletion(user_id))
+
+
+def get_deletion(user_id: str, deletion_id: str) -> DeletionPublic:
+    return DeletionPublic.of(get_store().get_deletion(user_id, deletion_id))
 
 
 def list_messages(

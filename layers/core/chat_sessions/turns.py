@@ -11,14 +11,15 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .aio import complete_despite_cancellation
 from .codec import response_fits
 from .errors import ChatSessionsError, TurnLostError
 from .idempotency import IdempotentRequest
-from .models import StoredResponse
+from .models import ChatSession, StoredResponse
 from .repository import ChatStore, TurnCommit
 
 if TYPE_CHECKING:
@@ -184,12 +185,17 @@ async def run_turn(
     try:
         if idempotency is not None:
             earlier = await asyncio.to_thread(
-                store.find_replay, user_id, session_id, idempotency.key, idempotency.request_hash
+                partial(
+                    store.find_replay,
+                    user_id,
+                    session_id,
+                    idempotency.key,
+                    idempotency.request_hash,
+                    session_created_at=session.created_at,
+                )
             )
             if earlier is not None:  # the lease is released below: this call stores nothing
-                return await asyncio.to_thread(
-                    _replayed, store, user_id, session_id, message, earlier
-                )
+                return await asyncio.to_thread(_replayed, store, session, user_id, message, earlier)
         window = await asyncio.to_thread(read_context, store, user_id, session_id, settings)
         if on_started is not None:
             on_started()
@@ -247,10 +253,11 @@ async def run_turn(
             raise
         if appended.replay is not None:  # recorded meanwhile; nothing stored, lease still ours
             return await asyncio.to_thread(
-                _replayed, store, user_id, session_id, message, appended.replay
+                _replayed, store, session, user_id, message, appended.replay
             )
         committed = True
-        return outcome
+        # A retention trim in the same write removed the oldest turns.
+        return replace(outcome, message_count=outcome.message_count - appended.removed)
     finally:
         if not committed:
             await complete_despite_cancellation(
@@ -259,10 +266,12 @@ async def run_turn(
 
 
 def _replayed(
-    store: ChatStore, user_id: str, session_id: str, message: str, earlier: StoredResponse
+    store: ChatStore, session: ChatSession, user_id: str, message: str, earlier: StoredResponse
 ) -> TurnResult:
     """The turn an Idempotency-Key's record holds (its user message is this request's: the
-    same, as the request hashes matched)."""
+    same, as the request hashes matched), with the session's ``message_count`` as it is now
+    (as an append's replay reads it back)."""
+    session_id = session.session_id
     form = json.loads(earlier.body)
     new_items = form["new_items"]
     if new_items is None:  # too large for the record: the turn's own rows, after the user's
@@ -272,7 +281,7 @@ def _replayed(
         session_id=form["session_id"],
         output=form["output"],
         stored_items=[_user_item(message), *new_items],
-        message_count=form["message_count"],
+        message_count=session.message_count,
         title=form["title"],
         input_tokens=form["usage"]["input_tokens"],
         output_tokens=form["usage"]["output_tokens"],
