@@ -242,13 +242,7 @@ class ChatStore:
     def get_session(self, user_id: str, session_id: str) -> ChatSession:
         """The live session, or ``SessionNotFoundError`` (absent, expired, or not this user's)."""
         pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
-        response = self._call(
-            "get_item",
-            TableName=self.table_name,
-            Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-            ConsistentRead=True,
-        )
-        return self._session(self._live_header(response.get("Item"), self._clock()))
+        return self._session(self._live_header(self._get_header(pk), self._clock()))
 
     def list_sessions(
         self,
@@ -941,14 +935,7 @@ class ChatStore:
         Returns:
             How many rows were deleted.
         """
-        response = self._call(
-            "get_item",
-            TableName=self.table_name,
-            Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-            ProjectionExpression="first_seq",
-            ConsistentRead=True,
-        )
-        header = response.get("Item")
+        header = self._get_header(pk, "first_seq")
         if header is None:
             return 0
         return self.purge(pk, up_to_seq=int(header["first_seq"]["N"]) - 1)
@@ -988,6 +975,19 @@ class ChatStore:
             raise translate(exc) from exc
         except BotoCoreError as exc:
             raise translate(exc) from exc
+
+    def _get_header(self, pk: str, projection: str | None = None) -> Item | None:
+        """A session's header (consistent read), or ``None``; only ``projection``'s attributes
+        when given."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
+            "ConsistentRead": True,
+        }
+        if projection is not None:
+            request["ProjectionExpression"] = projection
+        item: Item | None = self._call("get_item", **request).get("Item")
+        return item
 
     def _get_unexpired(self, pk: str, sk: str) -> Item | None:
         """One row (consistent read), or ``None`` when absent or past its ``expires_at`` (TTL
@@ -1276,14 +1276,7 @@ class ChatStore:
         returned, else read (consistent); now, for a session the write itself would create."""
         header = header_reason.get("Item")
         if header_reason.get("Code") != "ConditionalCheckFailed" or header is None:
-            response = self._call(
-                "get_item",
-                TableName=self.table_name,
-                Key={"pk": _s(pk), "sk": _s(keys.SESSION_SK)},
-                ProjectionExpression="created_at, expires_at",
-                ConsistentRead=True,
-            )
-            header = response.get("Item")
+            header = self._get_header(pk, "created_at, expires_at")
         if header is None or not _is_live(header, now):
             return to_iso(now)
         return str(header["created_at"]["S"])
