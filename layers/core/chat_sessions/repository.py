@@ -236,7 +236,7 @@ class ChatStore:
                 return self.get_session(user_id, session_id), False
             return self._session(existing), False
         if "Attributes" in response:
-            self._purge_replaced(header["pk"]["S"])
+            self._put_trim_marker(header["pk"]["S"])
         return self._session(header), True
 
     def get_session(self, user_id: str, session_id: str) -> ChatSession:
@@ -503,7 +503,7 @@ class ChatStore:
             try:
                 self._call("transact_write_items", TransactItems=actions)
                 if replace_expired or marker_after:
-                    self._purge_replaced(pk)
+                    self._put_trim_marker(pk)
                 return AppendResult(
                     appended=len(encoded),
                     first_seq=base,
@@ -515,12 +515,13 @@ class ChatStore:
                 header_reason = reasons[0] if reasons else {}
                 if idempotency is not None and len(reasons) == len(actions):
                     blocking = _blocking_record(reasons)
+                    replay = None
                     if blocking is not None:
-                        created = self._session_created_at(pk, reasons[0], now)
+                        created = self._session_created_at(pk, header_reason, now)
                         if blocking["created_at"]["S"] < created:
                             stale_before = created  # the key's record is a deleted session's
                             continue
-                    replay = _replay_on_cancel(idempotency, reasons, now)
+                        replay = _replay_on_cancel(idempotency, blocking, header_reason, now)
                     if replay is not None:
                         return AppendResult(
                             appended=replay.last_seq - replay.first_seq + 1,
@@ -1076,10 +1077,11 @@ class ChatStore:
             "expires_at": _n(math.floor(now) + TRIM_MARKER_TTL_SECONDS),
         }
 
-    def _purge_replaced(self, pk: str) -> None:
-        """A write replaced an expired header that TTL had not removed yet: a trim marker gets the
-        old session's rows purged (they are below the new ``first_seq``). Were this call lost, the
-        new session's own cascade would still purge them (its ``last_seq`` is later)."""
+    def _put_trim_marker(self, pk: str) -> None:
+        """A trim marker on its own, after the write that moved ``first_seq``: one that replaced an
+        expired header TTL had not removed yet, or a trim whose transaction had no room for it.
+        Were this call lost, the session's own cascade would still purge those rows (they lie
+        below its ``last_seq``)."""
         self._call("put_item", TableName=self.table_name, Item=self._trim_marker(pk))
 
     def _check_ttl(self, ttl_seconds: int) -> None:
@@ -1455,7 +1457,8 @@ def _is_live(header: Item, now: float) -> bool:
 
 
 def _blocking_record(reasons: list[dict[str, Any]]) -> Item | None:
-    """The Idempotency-Key record that cancelled an append (it is the last action), if any."""
+    """The Idempotency-Key record that cancelled an append (it is the last action), as it is
+    (ALL_OLD), if any."""
     reason = reasons[-1]
     if reason.get("Code") != "ConditionalCheckFailed":
         return None
@@ -1463,16 +1466,11 @@ def _blocking_record(reasons: list[dict[str, Any]]) -> Item | None:
 
 
 def _replay_on_cancel(
-    record: IdempotencyRecord, reasons: list[dict[str, Any]], now: float
+    record: IdempotencyRecord, existing: Item, header_reason: dict[str, Any], now: float
 ) -> StoredResponse | None:
-    """After a cancelled append (the header first, the key's record last in ``reasons``): the
-    earlier response if the record made it fail, else ``None`` (the caller then handles the
-    header as without a key). A session that is gone is reported as such, whatever its records
-    say."""
-    header_reason, record_reason = reasons[0], reasons[-1]
-    existing = record_reason.get("Item")  # ALL_OLD: the record that is in the way
-    if record_reason.get("Code") != "ConditionalCheckFailed" or existing is None:
-        return None
+    """After an append cancelled by the key's ``existing`` record: its earlier response, else
+    ``None`` (the caller then handles the header as without a key). A session that is gone is
+    reported as such, whatever its records say."""
     if header_reason.get("Code") == "ConditionalCheckFailed":
         header = header_reason.get("Item")
         if header is None or not _is_live(header, now):
