@@ -114,10 +114,32 @@ def run(server: DynamoDBLocal, table: str = "chat-bench") -> list[Row]:
         "SDK turn at history 10,000: get_items(20) + add_items(pair)",
         lambda: asyncio.run(_sdk_turn(store, "s-10000")),
     )
+    measure(
+        "SDK turn at history 10,000, context_turns=10: get_items() + add_items(pair)",
+        lambda: asyncio.run(_sdk_turn(store, "s-10000", context_turns=10)),
+    )
     measure("page of 50 messages at history 10,000", lambda: store.list_messages(USER, "s-10000"))
+    store.create_session(USER, "s-big")
+    measure(
+        "append 1,000 messages in one call (staged), 500 pairs",
+        lambda: store.append_items(USER, "s-big", [m for _ in range(500) for m in pair()]),
+    )
+    store.create_session(USER, "s-cleared")
+    fill(store, "s-cleared", 3_000)
+    store.clear_items(USER, "s-cleared")
+    measure(
+        "read everything of a cleared, unpurged history of 3,000",
+        lambda: store.read_newest(USER, "s-cleared", None),
+    )
     for i in range(1, 25):
         store.create_session(USER, f"s-list-{i}", title=f"Session {i}", metadata={"topic": "bench"})
     measure("list 20 sessions", lambda: store.list_sessions(USER, limit=20))
+    for i in range(600):
+        store.create_session(USER, f"s-common-{i}", metadata={"kind": "common"})
+    measure(
+        "list 1 session by a metadata filter no newer session matches (600 ahead)",
+        lambda: store.list_sessions(USER, limit=1, metadata={"topic": "bench"}),
+    )
     measure(
         "rename + set metadata",
         lambda: store.update_session(USER, "s-0", title="Renamed", metadata={"k": "v"}),
@@ -173,9 +195,9 @@ class Cascades:
         return lambda: [cascade(self._store, DynamoDBRecord(record)) for record in records]
 
 
-async def _sdk_turn(store: ChatStore, session_id: str) -> None:
-    session = DynamoDBSession(session_id, user_id=USER, store=store)
-    await session.get_items(20)
+async def _sdk_turn(store: ChatStore, session_id: str, context_turns: int | None = None) -> None:
+    session = DynamoDBSession(session_id, user_id=USER, store=store, context_turns=context_turns)
+    await (session.get_items() if context_turns else session.get_items(20))
     await session.add_items(pair())  # type: ignore[arg-type]
 
 

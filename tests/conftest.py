@@ -29,7 +29,7 @@ from moto import mock_aws
 
 from chat_sessions import ChatStore, service
 from chat_sessions.config import get_settings
-from chat_sessions.dynamodb import RETRY_CONFIG, default_client
+from chat_sessions.store.client import RETRY_CONFIG, default_client
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
 from chat_sessions_local.tables import create_table
 from support import FakeClock

@@ -14,7 +14,7 @@ from agents.memory import Session, SessionSettings
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from chat_sessions import ChatStore, DynamoDBSession
-from chat_sessions.dynamodb import default_client
+from chat_sessions.store.client import default_client
 
 USER = "user-a"
 
@@ -44,7 +44,7 @@ def test_opening_makes_no_dynamodb_call(make_store: Callable[..., ChatStore]) ->
     default_store_session = DynamoDBSession("conv-2", user_id=USER)
 
     assert calls == []
-    assert default_store_session._store._client is None
+    assert default_store_session._store.table._client is None
     assert default_client.cache_info().currsize == 0  # no client was even created
 
 
@@ -188,3 +188,89 @@ async def test_runner_run_streamed(open_session: Callable[..., DynamoDBSession])
     assert "raw_response_event" in kinds
     assert result.final_output == "It is sunny in Paris."
     assert_turn_with_tool(await open_session().get_items(), "Weather in Paris?")
+
+
+# ------------------------------------------------------------------------------ context window
+
+
+def fill_turns(store: ChatStore, session_id: str, turns: int) -> None:
+    for start in range(0, turns, 20):
+        batch: list[Any] = []
+        for number in range(start, min(start + 20, turns)):
+            batch += [
+                msg(f"q{number}"),
+                {"type": "function_call", "call_id": f"c{number}", "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": f"c{number}", "output": "x"},
+                {"role": "assistant", "content": f"a{number}"},
+            ]
+        store.append_items(USER, session_id, batch, create_missing=True)
+
+
+def rows_read(store: ChatStore) -> list[int]:
+    counts: list[int] = []
+    store.client.meta.events.register(
+        "after-call.dynamodb.Query",
+        lambda parsed, **_: counts.append(int(parsed.get("ScannedCount", 0))),
+    )
+    return counts
+
+
+async def test_a_context_window_sees_whole_recent_turns_at_a_flat_cost(
+    make_store: Callable[..., ChatStore],
+) -> None:
+    costs = []
+    for history in (10, 100):
+        store = make_store()
+        fill_turns(store, f"h{history}", history)
+        read = rows_read(store)
+        model = ScriptedModel([[assistant_message("ok")]])
+        session = DynamoDBSession(f"h{history}", user_id=USER, store=store, context_turns=3)
+
+        await Runner.run(Agent(name="a", model=model), "next?", session=session)
+
+        seen = model.last_call.input if model.last_call else []
+        assert [i.get("content") for i in seen if i.get("role") == "user"] == [
+            f"q{history - 3}",
+            f"q{history - 2}",
+            f"q{history - 1}",
+            "next?",
+        ]
+        assert seen[1]["type"] == "function_call" and seen[2]["type"] == "function_call_output"
+        costs.append(sum(read))
+    assert costs[0] == costs[1]  # rows read follow the window, not the history
+    assert costs[0] <= 4 * 3 + 2  # one read sized to the window: its rows, one more, the header
+
+
+async def test_a_context_window_respects_a_token_budget(
+    make_store: Callable[..., ChatStore],
+) -> None:
+    store = make_store()
+    fill_turns(store, "s", 10)
+    session = DynamoDBSession(
+        "s", user_id=USER, store=store, context_turns=5, context_token_budget=1
+    )
+
+    items = await session.get_items()
+
+    assert [i.get("content") for i in items if i.get("role") == "user"] == ["q9"]  # newest stays
+    assert len(await session.get_items(limit=100)) == 40  # an explicit limit is not a window
+
+
+async def test_a_turn_with_fifty_parallel_tool_calls_is_stored_whole(
+    open_session: Callable[..., DynamoDBSession],
+) -> None:
+    calls = [
+        function_call("get_weather", {"city": f"c{i}"}, call_id=f"call_{i}") for i in range(50)
+    ]
+    model = ScriptedModel([calls, [assistant_message("All sunny.")]])
+    agent = Agent(name="assistant", model=model, tools=[get_weather])
+
+    result = await Runner.run(agent, "Weather in 50 cities?", session=open_session())
+
+    stored: list[Any] = await open_session().get_items()
+    assert result.final_output == "All sunny."
+    kinds = [i.get("type", "message") for i in stored]
+    assert kinds == ["message", *["function_call"] * 50, *["function_call_output"] * 50, "message"]
+    assert {i["output"] for i in stored if i.get("type") == "function_call_output"} == {
+        f"Sunny in c{i}" for i in range(50)
+    }

@@ -11,8 +11,7 @@ from handlers import EVENTS, LambdaContext, handler_of
 
 from chat_sessions import ChatStore, ThrottledError, service
 from chat_sessions.api import http_app, lambda_handler
-from chat_sessions.codec import MAX_ITEM_BYTES
-from chat_sessions.schemas import SessionPublic
+from chat_sessions.schemas import MAX_API_ITEM_BYTES, MAX_ITEMS_PER_APPEND, SessionPublic
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -80,7 +79,10 @@ def test_body_over_the_limit_is_413_and_writes_nothing(api_store: ChatStore) -> 
 
 
 def test_item_over_the_maximum_is_413_and_writes_nothing(api_store: ChatStore) -> None:
-    items = [{"role": "user", "content": "fine"}, {"role": "user", "content": "x" * MAX_ITEM_BYTES}]
+    items = [
+        {"role": "user", "content": "fine"},
+        {"role": "user", "content": "x" * MAX_API_ITEM_BYTES},
+    ]
     status, _, body = call("append_messages", with_body("append_messages.json", {"items": items}))
 
     assert (status, body["error"]["code"]) == (413, "item_too_large")
@@ -88,7 +90,7 @@ def test_item_over_the_maximum_is_413_and_writes_nothing(api_store: ChatStore) -
 
 
 def test_too_many_items_is_a_validation_error(api_store: ChatStore) -> None:
-    items = [{"role": "user", "content": str(i)} for i in range(100)]
+    items = [{"role": "user", "content": str(i)} for i in range(MAX_ITEMS_PER_APPEND + 1)]
     status, _, body = call("append_messages", with_body("append_messages.json", {"items": items}))
 
     assert (status, body["error"]["code"]) == (422, "validation_failed")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat_sessions.codec import MAX_ITEM_BYTES
+from chat_sessions.schemas import MAX_API_ITEM_BYTES, MAX_ITEMS_PER_APPEND
 from chat_sessions_local.issuer import DevIssuer
 
 USER = "carol"
@@ -34,7 +34,7 @@ def snapshot(local_api: Any, headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-BIG_ITEM = {"role": "user", "content": "x" * MAX_ITEM_BYTES}
+BIG_ITEM = {"role": "user", "content": "x" * MAX_API_ITEM_BYTES}
 CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     # name: (method, path, request options, status, error code)
     "malformed json": ("POST", "/v1/sessions", {"content": b'{"title": '}, 400, "malformed_json"),
@@ -101,7 +101,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     "too many items": (
         "POST",
         "/v1/sessions/s1/messages",
-        {"json": {"items": [{"c": 1}] * 100}},
+        {"json": {"items": [{"c": 1}] * (MAX_ITEMS_PER_APPEND + 1)}},
         422,
         "validation_failed",
     ),

@@ -14,10 +14,11 @@ import pytest
 from handlers import EVENTS, stream_event_files
 from moto.events.models import EventPattern
 
-from chat_sessions import ChatStore, repository
+from chat_sessions import ChatStore
 from chat_sessions.errors import DeletionIncompleteError, DeletionNotFoundError
 from chat_sessions.idempotency import IdempotencyRecord
 from chat_sessions.keys import deletion_sk, partition_key, user_partition_key
+from chat_sessions.store import deletion as deletion_store
 from chat_sessions_local.streams import (
     TTL_IDENTITY,
     LocalCascade,
@@ -290,7 +291,7 @@ def test_delete_cascades_through_the_stream(
 
     assert store.delete_session(USER, SESSION) is True
 
-    assert calls == ["DeleteItem"]  # one round trip, whatever the history
+    assert calls == ["TransactWriteItems"]  # one round trip, whatever the history
     assert local_cascade.run_once() == 1
     assert scan_session(dynamodb_client, table_name) == []
 
@@ -415,7 +416,7 @@ def test_delete_all_record_deletes_what_the_user_had_when_asking(
 def test_delete_all_out_of_time_resumes_where_it_stopped(
     store: ChatStore, monkeypatch: pytest.MonkeyPatch, dynamodb_client: Any, table_name: str
 ) -> None:
-    monkeypatch.setattr(repository, "DELETION_PAGE_SIZE", 4)
+    monkeypatch.setattr(deletion_store, "PAGE_SIZE", 4)
     for number in range(10):
         store.create_session(USER, f"s{number}")
     deletion = store.request_deletion(USER)

@@ -24,7 +24,7 @@ from chat_sessions import (
     ThrottledError,
     UnavailableError,
 )
-from chat_sessions.dynamodb import RETRY_CONFIG, translate
+from chat_sessions.store.client import RETRY_CONFIG, translate
 
 
 class _Body:
@@ -140,9 +140,9 @@ def test_endless_transaction_conflicts_become_conflict_error(scripted_store: Any
         },
     )
     store, calls = scripted_store([conflict])
-    store._conflict_budget_seconds = 0.0  # the minimum: three tries
+    store.table.budget_seconds = 0.0  # the minimum: three tries
     slept: list[float] = []
-    store._sleep = slept.append
+    store.table.sleep = slept.append
 
     with pytest.raises(ConflictError) as raised:
         store.append_items("u", "s", [{"role": "user", "content": "x"}])
@@ -165,7 +165,7 @@ def cancelled(reason: str) -> AWSResponse:
 
 def test_throttled_transactions_are_retried_then_succeed(scripted_store: Any) -> None:
     store, calls = scripted_store([cancelled("ThrottlingError"), wire_response(200, {})])
-    store._sleep = lambda seconds: None
+    store.table.sleep = lambda seconds: None
 
     result = store.append_items("u", "s", [{"role": "user", "content": "x"}])
 
@@ -175,8 +175,8 @@ def test_throttled_transactions_are_retried_then_succeed(scripted_store: Any) ->
 
 def test_persistently_throttled_transactions_become_throttled_error(scripted_store: Any) -> None:
     store, calls = scripted_store([cancelled("ProvisionedThroughputExceeded")])
-    store._conflict_budget_seconds = 0.0
-    store._sleep = lambda seconds: None
+    store.table.budget_seconds = 0.0
+    store.table.sleep = lambda seconds: None
 
     with pytest.raises(ThrottledError):
         store.append_items("u", "s", [{"role": "user", "content": "x"}])

@@ -121,8 +121,10 @@ def messages_desc(body: Any, store: ChatStore) -> None:
 
 
 def appended(body: Any, store: ChatStore) -> None:
-    assert body == {"appended": 4, "message_count": 7}
-    _, messages = store.read_newest(OWNER, "trip-2026", 4)
+    assert body["appended"] == 4 and body["last_seq"] - body["first_seq"] == 3
+    session, messages = store.read_newest(OWNER, "trip-2026", 4)
+    assert session.message_count == 7
+    assert [m.seq for m in messages] == list(range(body["first_seq"], body["last_seq"] + 1))
     assert [m.item.get("type", "message") for m in messages] == [
         "message",
         "function_call",
@@ -400,8 +402,10 @@ def test_an_append_that_trims_to_the_retention_cap_needs_no_more_than_granted(
 
     status, _, body = invoke("append_messages.json")
 
-    assert (status, body["message_count"]) == (201, 5)  # the first turn (2 of 3 rows) went
-    assert calls[:3] == ["TransactWriteItems", "Query", "TransactWriteItems"]
+    assert (status, body["appended"]) == (201, 4)
+    assert calls == ["TransactWriteItems", "Query", "TransactWriteItems"]  # no read-back
+    count = service.get_store().get_session(OWNER, "trip-2026").message_count
+    assert count == 5  # the first turn (2 of 3 rows) went
     assert used <= granted("append_messages")
 
 

@@ -190,6 +190,37 @@ def test_a_re_created_session_does_not_inherit_the_deleted_ones_keys(
     assert retried.replay is not None  # the new session's own record now counts
 
 
+@pytest.mark.parametrize("body", ["hash-a", "hash-b"])
+def test_a_cleared_history_never_replays(
+    store: ChatStore, dynamodb_client: Any, table_name: str, body: str
+) -> None:
+    store.append_items(USER, "s1", [msg("old")], idempotency=record())
+    store.append_items(USER, "s1", [msg("other")], idempotency=record(key="key-2"))
+    store.clear_items(USER, "s1")
+
+    result = store.append_items(USER, "s1", [msg("new")], idempotency=record(request=body))
+
+    assert result.replay is None  # neither the cleared reply nor a "key reused" refusal
+    assert [m.item["content"] for m in store.read_newest(USER, "s1", None)[1]] == ["new"]
+    assert store.append_items(USER, "s1", [msg("new")], idempotency=record(request=body)).replay
+    store.purge_trimmed(partition_key(USER, "s1"))  # the clear's cascade (then it drops TRIM#)
+    left = {"IDEMP": 1, "MSG": 1, "SESSION": 1, "TRIM": 1}  # key-1's new record; key-2's is gone
+    assert kinds(dynamodb_client, table_name, "s1") == left
+
+
+def test_an_expired_and_re_created_session_never_replays(
+    make_store: Callable[..., ChatStore], clock: FakeClock
+) -> None:
+    store = make_store()  # the suite's short TTL
+    store.append_items(USER, "s2", [msg("old")], create_missing=True, idempotency=record())
+    clock.advance(store.session_ttl_seconds + 1)  # expired; TTL has not removed anything yet
+
+    result = store.append_items(USER, "s2", [msg("new")], create_missing=True, idempotency=record())
+
+    assert result.replay is None
+    assert [m.item["content"] for m in store.read_newest(USER, "s2", None)[1]] == ["new"]
+
+
 async def test_a_turn_in_a_re_created_session_runs_despite_an_old_record(
     store: ChatStore, clock: FakeClock
 ) -> None:
@@ -205,13 +236,19 @@ async def test_a_turn_in_a_re_created_session_runs_despite_an_old_record(
     assert len(store.read_newest(USER, "s1", None)[1]) == 2
 
 
-def test_the_record_counts_against_the_transaction(store: ChatStore) -> None:
-    from chat_sessions import BatchTooLargeError
+def test_a_batch_that_its_record_pushes_past_one_transaction_is_staged(store: ChatStore) -> None:
+    store.append_items(USER, "s1", [msg(f"m{i}") for i in range(98)])  # 98 + header + marker
+    calls: list[str] = []
+    store.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
 
-    store.append_items(USER, "s1", [msg(f"m{i}") for i in range(99)])  # 99 + header = 100 rows
-    with pytest.raises(BatchTooLargeError):
-        store.append_items(USER, "s1", [msg(f"m{i}") for i in range(99)], idempotency=record())
-    store.append_items(USER, "s1", [msg(f"m{i}") for i in range(98)], idempotency=record())
+    first = store.append_items(USER, "s1", [msg(f"m{i}") for i in range(98)], idempotency=record())
+    again = store.append_items(USER, "s1", [msg(f"m{i}") for i in range(98)], idempotency=record())
+
+    assert calls[0] == "UpdateItem"  # the reservation of a staged batch
+    assert first.replay is None and again.replay is not None
+    assert len(store.read_newest(USER, "s1", None)[1]) == 196
 
 
 # --------------------------------------------------------------------------- request identity

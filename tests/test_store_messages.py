@@ -27,9 +27,11 @@ from chat_sessions import (
 )
 from chat_sessions.codec import CHUNK_BYTES, MAX_ITEM_BYTES
 from chat_sessions.keys import message_sk, partition_key
+from chat_sessions.store.append import MAX_BATCH_ITEMS
 from support import rows_of
 
 USER = "user-a"
+ONE_MIB = 1024 * 1024
 
 
 def msg(text: str, role: str = "user") -> dict[str, Any]:
@@ -203,10 +205,11 @@ def test_sdk_items_round_trip_exactly(store: ChatStore, session: str) -> None:
 def test_one_megabyte_items_round_trip(
     store: ChatStore, session: str, dynamodb_client: Any, table_name: str
 ) -> None:
-    # Both at exactly the maximum: one incompressible (split into chunks), one compressible.
+    # Both at 1 MiB (the HTTP maximum; test_store_large goes to 32 MiB): one incompressible (split
+    # into chunks), one compressible.
     envelope = len(json.dumps({"role": "user", "content": ""}, separators=(",", ":")))
-    random_item = {"role": "user", "content": incompressible_text(MAX_ITEM_BYTES - envelope)}
-    repetitive_item = {"role": "user", "content": "abc" * ((MAX_ITEM_BYTES - envelope) // 3)}
+    random_item = {"role": "user", "content": incompressible_text(ONE_MIB - envelope)}
+    repetitive_item = {"role": "user", "content": "abc" * ((ONE_MIB - envelope) // 3)}
 
     store.append_items(USER, session, [random_item])
     store.append_items(USER, session, [repetitive_item])
@@ -237,9 +240,7 @@ def test_over_the_maximum_writes_nothing(store: ChatStore, session: str) -> None
     with pytest.raises(ItemTooLargeError):
         store.append_items(USER, session, [msg("would be lost"), too_big])
     with pytest.raises(BatchTooLargeError):
-        store.append_items(USER, session, [msg(f"m{i}") for i in range(100)])
-    with pytest.raises(BatchTooLargeError):
-        store.append_items(USER, session, [{"c": incompressible_text(1_000_000)} for _ in range(6)])
+        store.append_items(USER, session, [msg("m")] * (MAX_BATCH_ITEMS + 1))
 
     current, messages = store.read_newest(USER, session, None)
     assert texts(messages) == ["before"]
@@ -395,3 +396,21 @@ def test_concurrent_pops_never_return_an_item_twice(make_store: Callable[..., Ch
     session, remaining = setup.read_newest(USER, "pile", None)
     assert texts(remaining) == [f"m{i:03d}" for i in range(20)]
     assert session.message_count == 20
+
+
+def test_a_cleared_unpurged_history_costs_one_small_page(store: ChatStore, session: str) -> None:
+    from chat_sessions.store.history import FIRST_PAGE_ROWS
+
+    for start in range(0, 600, 98):
+        store.append_items(USER, session, [msg(f"m{i}") for i in range(start, start + 98)])
+    store.clear_items(USER, session)  # the cascade has not purged the 588 rows yet
+    store.append_items(USER, session, [msg("after")])
+    scanned: list[int] = []
+    store.client.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: scanned.append(parsed["ScannedCount"])
+    )
+
+    _, everything = store.read_newest(USER, session, None)
+
+    assert texts(everything) == ["after"]
+    assert len(scanned) == 1 and scanned[0] <= FIRST_PAGE_ROWS + 1

@@ -11,7 +11,7 @@ from agents.usage import Usage
 
 from chat_sessions import ChatStore, SessionNotFoundError
 from chat_sessions.errors import TurnInProgressError, TurnLostError
-from chat_sessions.repository import TurnCommit
+from chat_sessions.store import TurnCommit
 from chat_sessions.turns import TurnFailedError, TurnSettings, context_window, run_turn
 from support import FakeClock
 

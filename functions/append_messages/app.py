@@ -12,7 +12,7 @@ from chat_sessions.api import (
     lambda_handler,
     replayed,
 )
-from chat_sessions.models import SessionId
+from chat_sessions.models import ApiSessionId
 from chat_sessions.schemas import AppendedPublic, MessagesAppend
 
 app = http_app()
@@ -20,7 +20,7 @@ app = http_app()
 
 @app.post("/v1/sessions/<session_id>/messages", status_code=201)
 def append_messages(
-    session_id: SessionId, body: MessagesAppend, idempotency_key: IdempotencyKey = None
+    session_id: ApiSessionId, body: MessagesAppend, idempotency_key: IdempotencyKey = None
 ) -> Response[AppendedPublic]:
     appended, replay = service.append_messages(caller(app), session_id, body, idempotency_key)
     return json_response(appended, status=201, headers=replayed(replay))

@@ -4,13 +4,13 @@ from aws_lambda_powertools.event_handler import Response
 
 from chat_sessions import service
 from chat_sessions.api import caller, http_app, lambda_handler, no_content
-from chat_sessions.models import SessionId
+from chat_sessions.models import ApiSessionId
 
 app = http_app()
 
 
 @app.delete("/v1/sessions/<session_id>", status_code=204)
-def delete_session(session_id: SessionId) -> Response[None]:
+def delete_session(session_id: ApiSessionId) -> Response[None]:
     service.delete_session(caller(app), session_id)
     return no_content()
 

@@ -2,7 +2,7 @@
 
 from chat_sessions import service
 from chat_sessions.api import Cursor, Limit, caller, http_app, lambda_handler
-from chat_sessions.models import Order, SessionId
+from chat_sessions.models import ApiSessionId, Order
 from chat_sessions.schemas import MessageListPublic
 
 app = http_app()
@@ -10,7 +10,7 @@ app = http_app()
 
 @app.get("/v1/sessions/<session_id>/messages")
 def list_messages(
-    session_id: SessionId, limit: Limit = 50, cursor: Cursor = None, order: Order = "asc"
+    session_id: ApiSessionId, limit: Limit = 50, cursor: Cursor = None, order: Order = "asc"
 ) -> MessageListPublic:
     return service.list_messages(caller(app), session_id, limit, cursor, order)
 

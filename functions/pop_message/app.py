@@ -2,14 +2,14 @@
 
 from chat_sessions import service
 from chat_sessions.api import caller, http_app, lambda_handler
-from chat_sessions.models import SessionId
+from chat_sessions.models import ApiSessionId
 from chat_sessions.schemas import PoppedPublic
 
 app = http_app()
 
 
 @app.delete("/v1/sessions/<session_id>/messages/last")
-def pop_message(session_id: SessionId) -> PoppedPublic:
+def pop_message(session_id: ApiSessionId) -> PoppedPublic:
     return service.pop_message(caller(app), session_id)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from chat_sessions import ChatStore, DynamoDBSession, service
 from chat_sessions.agent_config import AgentSettings
 from chat_sessions.config import get_settings
-from chat_sessions.dynamodb import default_client
+from chat_sessions.store.client import default_client
 
 from .dynamodb_local import DynamoDBLocal
 from .issuer import DEV_AUDIENCE, DEV_PORT, DevIssuer, dev_issuer_url

@@ -118,7 +118,7 @@ class DynamoDBLocal:
         """A new client for this server (any credentials work; a fixed fake pair is used)."""
         import boto3
 
-        from chat_sessions.dynamodb import RETRY_CONFIG
+        from chat_sessions.store.client import RETRY_CONFIG
 
         return boto3.client(
             "dynamodb",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from chat_sessions import keys
-from chat_sessions.dynamodb import RETRY_CONFIG
+from chat_sessions.store.client import RETRY_CONFIG
 
 from . import sam
 

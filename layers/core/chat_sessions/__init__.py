@@ -22,7 +22,7 @@ from .errors import (
     UnavailableError,
 )
 from .models import AppendResult, ChatSession, MessagePage, SessionPage, StoredMessage
-from .repository import ChatStore
+from .store import ChatStore
 
 if TYPE_CHECKING:
     from .agents_session import DynamoDBSession

@@ -19,8 +19,8 @@ from agents.memory.session_settings import SessionSettings, resolve_session_limi
 
 from .aio import complete_despite_cancellation
 from .errors import SessionNotFoundError
-from .models import check_session_id, check_user_id
-from .repository import ChatStore
+from .models import ChatSession, StoredMessage, check_session_id, check_user_id
+from .store import ChatStore
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -30,10 +30,15 @@ class DynamoDBSession(SessionABC):
     """One user's conversation, stored in DynamoDB by ``ChatStore``.
 
     Args:
-        session_id: The conversation id (``[A-Za-z0-9_.:-]``, at most 128 characters).
+        session_id: The conversation id: any non-empty string of at most 1,024 UTF-8 bytes.
         user_id: The owner, taken from a verified identity (e.g. a JWT ``sub``).
         store: The store; defaults to one configured from ``CHAT_SESSIONS_*`` settings.
         session_settings: SDK settings; ``limit`` bounds ``get_items()`` without an argument.
+        context_turns: Opt in to a context window: ``get_items()`` without a limit returns the
+            newest this many whole user turns (a tool call never without its output), read at a
+            cost that follows the window, not the history. ``Runner.run`` reads it every turn.
+        context_token_budget: With ``context_turns``, drop whole turns from the oldest end
+            while the window is estimated over this many tokens (the newest turn always stays).
     """
 
     def __init__(
@@ -43,15 +48,20 @@ class DynamoDBSession(SessionABC):
         user_id: str,
         store: ChatStore | None = None,
         session_settings: SessionSettings | None = None,
+        context_turns: int | None = None,
+        context_token_budget: int | None = None,
     ) -> None:
         self.session_id = check_session_id(session_id)
         self.user_id = check_user_id(user_id)
         self.session_settings = session_settings or SessionSettings()
         self._store = store if store is not None else ChatStore()
+        self.context_turns = context_turns
+        self.context_token_budget = context_token_budget
         self._last_seq: int | None = None  # a hint that saves a round trip; never trusted
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        """The newest ``limit`` items (all when ``None``), oldest first.
+        """The newest ``limit`` items, oldest first; without one, the context window when
+        ``context_turns`` is set, else everything.
 
         ``[]`` for an unknown, expired or empty session. Like ``SQLiteSession``, 0 gives ``[]``
         and a negative limit gives everything.
@@ -60,16 +70,23 @@ class DynamoDBSession(SessionABC):
         if resolved == 0:
             return []
         try:
-            session, messages = await asyncio.to_thread(
-                self._store.read_newest,
-                self.user_id,
-                self.session_id,
-                None if resolved is None or resolved < 0 else resolved,
-            )
+            session, messages = await asyncio.to_thread(self._read, resolved)
         except SessionNotFoundError:
             return []
         self._last_seq = session.last_seq
         return [cast("TResponseInputItem", message.item) for message in messages]
+
+    def _read(self, limit: int | None) -> tuple[ChatSession, list[StoredMessage]]:
+        if limit is None and self.context_turns is not None:
+            return self._store.read_window(
+                self.user_id,
+                self.session_id,
+                turns=self.context_turns,
+                token_budget=self.context_token_budget,
+            )
+        return self._store.read_newest(
+            self.user_id, self.session_id, None if limit is None or limit < 0 else limit
+        )
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append ``items`` atomically, creating the session on first use."""

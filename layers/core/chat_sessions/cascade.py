@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import keys
 from .observability import logger, metrics, tracer
-from .repository import ChatStore
+from .store import ChatStore
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 DELETION_BUDGET_SECONDS = 240
@@ -59,7 +59,9 @@ def cascade(store: ChatStore, record: DynamoDBRecord) -> int:
         old = stream.raw_event.get("OldImage", {})
         if "last_seq" not in old:
             raise UnexpectedRecordError("a removed header without its old image (needs OLD_IMAGE)")
-        deleted = store.purge_session(pk, up_to_seq=int(old["last_seq"]["N"]))
+        # Rows of a staged batch that never committed lie above last_seq (docs/data-model.md).
+        reached = max(int(old.get(name, {"N": "0"})["N"]) for name in ("last_seq", "staging_last"))
+        deleted = store.purge_session(pk, up_to_seq=reached)
         expired = record.user_identity.get("principalId") == TTL_PRINCIPAL
         metrics.add_metric(
             name="SessionsExpired" if expired else "SessionsDeleted", unit=MetricUnit.Count, value=1

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .aio import complete_despite_cancellation
+from .codec import starts_turn
 from .errors import (
     ChatSessionsError,
     MalformedJsonError,
@@ -29,12 +30,12 @@ from .errors import (
 )
 from .http import error_body, error_headers, status_of
 from .idempotency import REPLAYED_HEADER, IdempotentRequest, derived_session_id
-from .models import SessionId, check_session_id
-from .repository import ChatStore
+from .models import ApiSessionId, check_session_id
 from .schemas import SessionPublic, display_text
+from .store import ChatStore
 from .titles import generate_title
 from .tokens import TokenVerifier
-from .turns import TurnFailedError, TurnResult, TurnSettings, is_user_message, run_turn
+from .turns import TurnFailedError, TurnResult, TurnSettings, run_turn
 
 HEARTBEAT_SECONDS = 15.0
 MAX_MESSAGE_CHARS = 32_000
@@ -177,7 +178,7 @@ def create_chat_app(
     @app.post("/v1/sessions/{session_id}/chat", responses=TURN_RESPONSES)
     async def chat(
         user_id: User,
-        session_id: SessionId,
+        session_id: ApiSessionId,
         body: ChatRequest,
         accept: Annotated[str | None, Header()] = None,
         idempotency_key: IdempotencyKey = None,
@@ -207,7 +208,7 @@ def create_chat_app(
         return await generate_title(message, title_model() if title_model else None)
 
     @app.post("/v1/sessions/{session_id}/title")
-    async def regenerate_title(user_id: User, session_id: SessionId) -> SessionPublic:
+    async def regenerate_title(user_id: User, session_id: ApiSessionId) -> SessionPublic:
         """A new generated title from the first user message; 409 if the user set the title."""
         sessions = store()
         first = await asyncio.to_thread(_first_user_text, sessions, user_id, session_id)
@@ -260,7 +261,7 @@ def buffered_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, 
 def _first_user_text(store: ChatStore, user_id: str, session_id: str) -> str:
     page = store.list_messages(user_id, session_id, limit=50, order="asc")
     for message in page.messages:
-        if is_user_message(message.item) and display_text(message.item):
+        if starts_turn(message.item) and display_text(message.item):
             return display_text(message.item)
     raise MessageNotFoundError("the session has no user message to title yet")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,11 @@ from pydantic import BaseModel
 
 from .errors import InvalidInputError, ItemTooLargeError
 
-MAX_ITEM_BYTES = 1024 * 1024
-"""Largest item accepted, measured as compact UTF-8 JSON."""
+MAX_ITEM_BYTES = 32 * 1024 * 1024
+"""Largest item accepted, measured as compact UTF-8 JSON (the HTTP API's body limit is lower)."""
+MAX_NESTING = 128
+"""Deepest nesting of objects and arrays accepted: well inside what every reader of the item
+can parse and serialise again (Python's recursion limit, pydantic's serialiser's ~256)."""
 COMPRESS_ABOVE_BYTES = 1024
 CHUNK_BYTES = 300 * 1024
 """Payload per row; leaves room under DynamoDB's 400 KB item limit for keys and attributes."""
@@ -59,18 +62,23 @@ def to_json_dict(item: object) -> dict[str, Any]:
     return dumped
 
 
-def encode_item(item: object) -> EncodedItem:
-    """Serialize one item; raises ``ItemTooLargeError`` over ``MAX_ITEM_BYTES``."""
+def encode_item(item: object, max_bytes: int = MAX_ITEM_BYTES) -> EncodedItem:
+    """Serialize one item; refuses what could not be read back exactly (``InvalidInputError``:
+    nesting past ``MAX_NESTING``, NaN or infinities, integers Python will not print, lone
+    surrogates) and ``ItemTooLargeError`` over ``max_bytes``."""
     dumped = to_json_dict(item)
+    check_nesting(dumped)
     try:
         text = json.dumps(dumped, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        raw = text.encode()
+    except UnicodeEncodeError:
+        raise InvalidInputError("item has a lone surrogate, which is not valid text") from None
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"item is not JSON-serializable: {exc}") from None
-    raw = text.encode()
-    if len(raw) > MAX_ITEM_BYTES:
+    if len(raw) > max_bytes:
         raise ItemTooLargeError(
-            f"item is {len(raw)} bytes as JSON; the maximum is {MAX_ITEM_BYTES}",
-            details=[{"size": len(raw), "max": MAX_ITEM_BYTES}],
+            f"item is {len(raw)} bytes as JSON; the maximum is {max_bytes}",
+            details=[{"size": len(raw), "max": max_bytes}],
         )
     turn = starts_turn(dumped)
     if len(raw) <= COMPRESS_ABOVE_BYTES:
@@ -82,6 +90,26 @@ def encode_item(item: object) -> EncodedItem:
         return EncodedItem({"item_z": {"B": packed}}, [], len(packed), turn)
     chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
     return EncodedItem({"item_parts": {"N": str(len(chunks))}}, chunks, len(packed), turn)
+
+
+def check_nesting(value: object) -> None:
+    """Refuse objects and arrays nested deeper than ``MAX_NESTING`` (walked without recursion,
+    so a hostile depth cannot exhaust the stack here either)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, Mapping):
+            children: Iterable[object] = current.values()
+        elif isinstance(current, list | tuple):
+            children = current
+        else:
+            continue
+        if depth > MAX_NESTING:
+            raise InvalidInputError(
+                f"item is nested more than {MAX_NESTING} deep",
+                details=[{"max_nesting": MAX_NESTING}],
+            )
+        pending.extend((child, depth + 1) for child in children)
 
 
 def encode_response(text: str) -> EncodedItem:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 SESSION_SK = "SESSION"
 MESSAGE_PREFIX = "MSG#"
 CHUNK_PREFIX = "CHUNK#"
@@ -15,9 +17,23 @@ SEQ_DIGITS = 20
 ACTIVITY_INDEX = "sessions_by_activity"
 
 
+MAX_SESSION_PART_BYTES = 1000
+"""Longer (escaped) session ids are hashed, so ``user#session`` stays under DynamoDB's 2,048-byte
+partition key with the longest user id (256 characters, at most 1,024 bytes)."""
+
+
 def partition_key(user_id: str, session_id: str) -> str:
-    """One user's session partition. Session ids contain no '#', so the split is unambiguous."""
-    return f"{user_id}#{session_id}"
+    """One user's session partition: ``user#<session part>``.
+
+    The session part escapes ``%`` and ``#`` (``%25``, ``%23``), so it never holds a ``#`` and the
+    split at the last ``#`` is unambiguous, whatever the user id holds; ids that the HTTP API
+    takes are unchanged by it. Escaped ids over ``MAX_SESSION_PART_BYTES`` become ``%~`` and their
+    SHA-256, which no escaped id can spell (an escaped ``%`` is always followed by two digits).
+    """
+    part = session_id.replace("%", "%25").replace("#", "%23")
+    if len(part.encode()) > MAX_SESSION_PART_BYTES:
+        part = "%~" + hashlib.sha256(session_id.encode()).hexdigest()
+    return f"{user_id}#{part}"
 
 
 def user_partition_key(user_id: str) -> str:

@@ -35,9 +35,26 @@ def _metadata_within_bytes(value: dict[str, str]) -> dict[str, str]:
 UserId = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
-SessionId = Annotated[
+MAX_SESSION_ID_BYTES = 1024
+
+
+def _session_id_within_bytes(value: str) -> str:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        raise ValueError("a session id must be valid Unicode text (no lone surrogates)") from None
+    if not 1 <= size <= MAX_SESSION_ID_BYTES:
+        raise ValueError(f"a session id is 1 to {MAX_SESSION_ID_BYTES} bytes as UTF-8")
+    return value
+
+
+SessionId = Annotated[str, AfterValidator(_session_id_within_bytes)]
+"""Any id the Agents SDK can pass: a non-empty string of at most 1,024 UTF-8 bytes (``keys``
+makes every such id its own partition)."""
+ApiSessionId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
+"""The ids the HTTP API takes in its paths (until percent-encoded paths are supported)."""
 DeletionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 """A delete-all request's id (as the API issues them)."""
 Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS)]
@@ -110,6 +127,9 @@ class ChatSession(BaseModel):
     usage: Usage = Usage()
     first_seq: int = Field(exclude=True)
     last_seq: int = Field(exclude=True)
+    history_start: int = Field(default=0, exclude=True)
+    """The first seq of the current history (creation, or the last clear): Idempotency-Key
+    records from before it are not this history's."""
 
 
 class StoredMessage(BaseModel):

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from .clock import to_iso
 from .models import (
+    ApiSessionId,
     ChatSession,
     Deletion,
     DeletionStatus,
     Metadata,
-    SessionId,
     StoredMessage,
     Title,
     Usage,
@@ -23,7 +23,9 @@ from .models import (
 Timestamp = Annotated[
     datetime, PlainSerializer(lambda value: to_iso(value.timestamp()), return_type=str)
 ]
-MAX_ITEMS_PER_APPEND = 99
+MAX_ITEMS_PER_APPEND = 1000
+MAX_API_ITEM_BYTES = 1024 * 1024
+"""Largest item over HTTP, as JSON (the library takes ``codec.MAX_ITEM_BYTES``)."""
 
 
 class _Request(BaseModel):
@@ -31,7 +33,7 @@ class _Request(BaseModel):
 
 
 class SessionCreate(_Request):
-    session_id: SessionId | None = None
+    session_id: ApiSessionId | None = None
     title: Title | None = None
     metadata: Metadata | None = None
     ttl_seconds: int | None = Field(
@@ -102,8 +104,12 @@ class MessageListPublic(BaseModel):
 
 
 class AppendedPublic(BaseModel):
+    """Where the batch landed: its messages have the seqs ``first_seq`` … ``last_seq`` (the write
+    returns no count; ``GET /v1/sessions/{id}`` has it)."""
+
     appended: int
-    message_count: int
+    first_seq: int
+    last_seq: int
 
 
 class PoppedPublic(BaseModel):

@@ -11,8 +11,8 @@ from functools import lru_cache
 from .errors import ConfirmationRequiredError, MessageNotFoundError
 from .idempotency import IdempotentRequest
 from .models import Order
-from .repository import UNSET, ChatStore
 from .schemas import (
+    MAX_API_ITEM_BYTES,
     AppendedPublic,
     DeletionPublic,
     MessageListPublic,
@@ -24,6 +24,7 @@ from .schemas import (
     SessionPublic,
     SessionUpdate,
 )
+from .store import UNSET, ChatStore
 
 
 @lru_cache(maxsize=1)
@@ -111,16 +112,17 @@ def append_messages(
     record = None
     if idempotency_key is not None:
         request = IdempotentRequest.of(idempotency_key, APPEND_ROUTE, session_id, body)
-        # Recorded in the append's own transaction. The count is not known inside it, so a
-        # replay reads it back like every append does.
+        # Recorded in the append's own transaction; a replay answers the recorded batch's seqs.
         record = request.record(json.dumps({"appended": len(body.items)}), 201)
-    result = store.append_items(user_id, session_id, body.items, idempotency=record)
-    appended = result.appended
-    if result.replay is not None:
-        appended = int(json.loads(result.replay.body)["appended"])
-    # A transaction returns no values, so the count is read back (it may include later appends).
-    count = store.get_session(user_id, session_id).message_count
-    return AppendedPublic(appended=appended, message_count=count), result.replay is not None
+    result = store.append_items(
+        user_id, session_id, body.items, idempotency=record, max_item_bytes=MAX_API_ITEM_BYTES
+    )
+    # One round trip: a transaction returns no values, so the answer says where the batch
+    # landed (seqs, known before the write), not the session's count.
+    public = AppendedPublic(
+        appended=result.appended, first_seq=result.first_seq, last_seq=result.last_seq
+    )
+    return public, result.replay is not None
 
 
 def clear_messages(user_id: str, session_id: str) -> None:

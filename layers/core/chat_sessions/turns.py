@@ -20,16 +20,13 @@ from .codec import response_fits
 from .errors import ChatSessionsError, TurnLostError
 from .idempotency import IdempotentRequest
 from .models import ChatSession, StoredResponse
-from .repository import ChatStore, TurnCommit
+from .store import ChatStore, TurnCommit
+from .store.window import context_window
 
 if TYPE_CHECKING:
     from agents import Agent
 
 logger = logging.getLogger(__name__)
-
-CHARS_PER_TOKEN = 4
-ROWS_PER_TURN = 4
-"""First guess at a turn's rows (user + answer, room for a tool call); the read doubles if short."""
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Receives each streamed event: ``(name, data)``, e.g. ``("token", {"delta": "Hi"})``."""
@@ -97,51 +94,17 @@ class TurnFailedError(ChatSessionsError):
         self.retryable = retryable
 
 
-def is_user_message(item: dict[str, Any]) -> bool:
-    return item.get("role") == "user" and item.get("type", "message") == "message"
-
-
-def estimated_tokens(items: list[dict[str, Any]]) -> int:
-    return sum(len(json.dumps(item, ensure_ascii=False)) for item in items) // CHARS_PER_TOKEN
-
-
-def context_window(
-    items: list[dict[str, Any]], *, turns: int, token_budget: int | None = None
-) -> list[dict[str, Any]]:
-    """The last ``turns`` user turns of ``items`` (oldest first), each whole.
-
-    A window always starts at a user message, so a tool call never loses its output. Under a
-    token budget, whole turns go from the oldest end; the newest turn always stays.
-    """
-    starts = [index for index, item in enumerate(items) if is_user_message(item)]
-    if turns <= 0 or not starts:
-        return []
-    starts = starts[-turns:]
-    window = items[starts[0] :]
-    if token_budget is not None:
-        for start in starts[1:]:
-            if estimated_tokens(window) <= token_budget:
-                break
-            window = items[start:]
-    return window
-
-
 def read_context(
     store: ChatStore, user_id: str, session_id: str, settings: TurnSettings
 ) -> list[dict[str, Any]]:
-    """The context window from storage: one Query sized to the window (``ROWS_PER_TURN`` rows a
-    turn), doubling only when the last turns are longer. Its cost follows the window, not the
-    history."""
-    limit = ROWS_PER_TURN * max(settings.context_turns, 1) + 1
-    while True:
-        _, messages = store.read_newest(user_id, session_id, limit)
-        items = [m.item for m in messages]
-        enough = sum(is_user_message(i) for i in items) > settings.context_turns
-        if enough or len(messages) < limit:
-            return context_window(
-                items, turns=settings.context_turns, token_budget=settings.context_token_budget
-            )
-        limit *= 2
+    """The turn's context window from storage (``store.window``: sized to the window)."""
+    _, messages = store.read_window(
+        user_id,
+        session_id,
+        turns=settings.context_turns,
+        token_budget=settings.context_token_budget,
+    )
+    return [m.item for m in messages]
 
 
 async def run_turn(
@@ -191,7 +154,7 @@ async def run_turn(
                     session_id,
                     idempotency.key,
                     idempotency.request_hash,
-                    session_created_at=session.created_at,
+                    history_start=session.history_start,
                 )
             )
             if earlier is not None:  # the lease is released below: this call stores nothing

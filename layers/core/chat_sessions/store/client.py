@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from .errors import ChatSessionsError, ThrottledError, UnavailableError
+from chat_sessions.errors import ChatSessionsError, ThrottledError, UnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,7 +39,7 @@ def new_client(endpoint_url: str | None = None, region: str | None = None) -> Dy
 @lru_cache(maxsize=1)
 def default_client() -> DynamoDBClient:
     """The process-wide client from settings; tests call ``default_client.cache_clear()``."""
-    from .config import get_settings
+    from chat_sessions.config import get_settings
 
     settings = get_settings()
     return new_client(settings.endpoint_url, settings.region)

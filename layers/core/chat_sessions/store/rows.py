@@ -1,0 +1,87 @@
+"""Message rows and their chunk rows: how an encoded item is laid out in the table, and read back.
+
+A message is one ``MSG#<seq>`` row; a large one keeps its compressed payload in ``CHUNK#<seq>#<i>``
+rows next to it (see ``codec``). Rows that cannot be decoded are skipped with a warning that names
+the row, never its content.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chat_sessions import keys
+from chat_sessions.clock import from_iso
+from chat_sessions.codec import CorruptItemError, EncodedItem, chunk_count, decode_item
+from chat_sessions.models import StoredMessage
+
+from .context import StoreContext
+from .wire import Item, s
+
+logger = logging.getLogger(__name__)
+
+
+def chunk_key(pk: str, seq: int, index: int) -> Item:
+    return {"pk": s(pk), "sk": s(keys.chunk_sk(seq, index))}
+
+
+def message_key(pk: str, seq: int) -> Item:
+    return {"pk": s(pk), "sk": s(keys.message_sk(seq))}
+
+
+def message_rows(pk: str, seq: int, entry: EncodedItem, created_at: str) -> list[Item]:
+    """The message row of ``entry`` at ``seq``, then its chunk rows."""
+    message: Item = {
+        **message_key(pk, seq),
+        "created_at": s(created_at),
+        **entry.attributes,
+        "starts_turn": {"BOOL": entry.starts_turn},
+    }
+    chunks = [{**chunk_key(pk, seq, i), "data": {"B": data}} for i, data in enumerate(entry.chunks)]
+    return [message, *chunks]
+
+
+def between(pk: str, first_seq: int, last_seq: int) -> dict[str, Any]:
+    """A consistent, ascending Query of the message rows with seqs in the range."""
+    return {
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":pk": s(pk),
+            ":low": s(keys.message_sk(first_seq)),
+            ":high": s(keys.message_sk(last_seq)),
+        },
+        "ConsistentRead": True,
+    }
+
+
+def parts_of(row: Item) -> int:
+    """How many chunk rows a message row has (0 when unreadable: nothing to fetch)."""
+    try:
+        return chunk_count(row)
+    except CorruptItemError:
+        return 0
+
+
+def decode(ctx: StoreContext, pk: str, rows: list[Item]) -> list[StoredMessage]:
+    """Stored messages for ``rows`` (same order), fetching their chunks in one batch."""
+    wanted = [
+        chunk_key(pk, keys.seq_of(row["sk"]["S"]), i) for row in rows for i in range(parts_of(row))
+    ]
+    chunks = {item["sk"]["S"]: bytes(item["data"]["B"]) for item in ctx.table.batch_get(wanted)}
+    messages: list[StoredMessage] = []
+    for row in rows:
+        sort_key = row["sk"]["S"]
+        seq = keys.seq_of(sort_key)
+        try:
+            parts = chunk_count(row)
+            payload = [chunks[sk] for i in range(parts) if (sk := keys.chunk_sk(seq, i)) in chunks]
+            item = decode_item(row, payload)
+            created_at = from_iso(row["created_at"]["S"])
+        except (CorruptItemError, KeyError, ValueError) as exc:
+            logger.warning(
+                "skipping unreadable message row",
+                extra={"sk": sort_key, "reason": str(exc) or type(exc).__name__},
+            )
+            continue
+        messages.append(StoredMessage(seq=seq, item=item, created_at=created_at))
+    return messages

@@ -1,0 +1,211 @@
+"""Appends too large for one transaction: reserve, stage, commit (docs/data-model.md, "Appends of
+any size").
+
+The header's reservation (``staging_id``, ``staging_first``, ``staging_last``, ``staging_until``)
+holds a seq range above ``last_seq``, so nobody sees the staged rows until the commit moves
+``last_seq`` over them, in one transaction. Other appends wait while it is held. One that finds it
+lapsed (its stager died) revokes it and deletes what was staged before it goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from chat_sessions.clock import to_iso, to_micros
+from chat_sessions.errors import ConflictError
+
+from . import header, purge, rows
+from .context import StoreContext
+from .table import Attempts, Cancelled, ConditionFailed
+from .wire import Item, n, number, s
+
+if TYPE_CHECKING:
+    from .append import Append
+
+LEASE_SECONDS = 60
+"""How long a reservation holds without being extended; the stager extends it as it goes."""
+STAGED_ROWS = 99
+"""Rows per staging transaction (DynamoDB's 100 actions, less the header's check)."""
+STAGED_BYTES = 3_500_000
+"""Bytes per staging transaction (under the 4 MB cap, with room for keys and names)."""
+REVOKED = "revoked:"
+STAGING = "staging_id, staging_first, staging_last, staging_until"
+
+
+class Reservation:
+    """The seq range one staged append holds: ``first`` … ``last``, under ``token``."""
+
+    def __init__(self, token: str, first: int, last: int) -> None:
+        self.token, self.first, self.last = token, first, last
+
+
+def reserve(ctx: StoreContext, call: Append, known_last: int, token: str) -> Reservation:
+    """Take the header's reservation for ``call``'s batch under ``token`` (one UpdateItem). A
+    resend whose first attempt took it but lost the answer meets its own token and carries on."""
+    count = len(call.batch.encoded)
+    tries = ctx.table.attempts()
+    for attempt in tries:
+        now = ctx.clock()
+        base = max(to_micros(now), known_last + 1)
+        try:
+            header.update(
+                ctx,
+                call.pk,
+                "SET staging_id = :token, staging_first = :base, staging_last = :last, "
+                "staging_until = :until, expires_at = if_not_exists(ttl_seconds, :ttl) + :until",
+                condition=f"{header.LIVE} AND last_seq < :base"
+                " AND attribute_not_exists(staging_id)",
+                values={
+                    ":token": s(token),
+                    ":base": n(base),
+                    ":last": n(base + count - 1),
+                    ":until": n(math.floor(now) + LEASE_SECONDS),
+                    ":now_s": n(math.floor(now)),
+                    ":ttl": n(ctx.session_ttl_seconds),
+                },
+                returns="NONE",
+            )
+            return Reservation(token, base, base + count - 1)
+        except ConditionFailed as failed:
+            current = failed.item
+        if current is not None and current.get("staging_id") == s(token):
+            return Reservation(
+                token, number(current, "staging_first"), number(current, "staging_last")
+            )
+        if current is None or not header.is_live(current, now):
+            if not call.create_missing:
+                raise header.not_found()
+            from .sessions import create
+
+            create(ctx, call.user_id, call.session_id, title=None, metadata=None, ttl_seconds=None)
+            continue
+        known_last = number(current, "last_seq")
+        if wait_for(ctx, call.pk, current, now, tries):
+            ctx.table.backoff(attempt)
+    raise ConflictError("too many concurrent writes to this session; retry")
+
+
+def wait_for(ctx: StoreContext, pk: str, current: Item, now: float, tries: Attempts) -> bool:
+    """Meeting another append's reservation: wait for a live one (``True``, back off), revoke a
+    lapsed one and clean up after it (``False``, go on at once). ``False`` with none either."""
+    if "staging_id" not in current:
+        return True  # lost a plain race
+    until = number(current, "staging_until")
+    if until > now and not current["staging_id"]["S"].startswith(REVOKED):
+        tries.extend(until - now)
+        return True
+    revoke(ctx, pk, current["staging_id"]["S"], lapsed_at=now)
+    return False
+
+
+def stage(ctx: StoreContext, call: Append, held: Reservation) -> None:
+    """Write the batch's rows into the reserved range, each transaction conditional on still
+    holding the reservation; extends it as time passes."""
+    now = ctx.clock()
+    until = now + LEASE_SECONDS
+    for group in _groups(call, held, to_iso(now)):
+        check = {
+            "ConditionCheck": {
+                "TableName": ctx.table.name,
+                "Key": header.header_key(call.pk),
+                "ConditionExpression": "staging_id = :token",
+                "ExpressionAttributeValues": {":token": s(held.token)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        puts = [{"Put": {"TableName": ctx.table.name, "Item": row}} for row in group]
+        try:
+            ctx.table.transact([check, *puts])
+        except Cancelled as cancelled:
+            header.live(cancelled.item(0), ctx.clock())  # deleted or expired: not found
+            raise ConflictError(
+                "this batch's reservation was revoked; nothing was stored"
+            ) from None
+        if ctx.clock() > until - LEASE_SECONDS / 2:
+            until = _extend(ctx, call.pk, held)
+
+
+def _groups(call: Append, held: Reservation, created_at: str) -> Iterator[list[Item]]:
+    """The batch's rows in transaction-sized groups."""
+    group: list[Item] = []
+    size = 0
+    for offset, entry in enumerate(call.batch.encoded):
+        for row in rows.message_rows(call.pk, held.first + offset, entry, created_at):
+            row_size = _size(row)
+            if group and (len(group) == STAGED_ROWS or size + row_size > STAGED_BYTES):
+                yield group
+                group, size = [], 0
+            group.append(row)
+            size += row_size
+    if group:
+        yield group
+
+
+def _size(row: Item) -> int:
+    payload = row.get("data") or row.get("item_z") or {}
+    text = row.get("item", {}).get("S", "")
+    return len(payload.get("B", b"")) + len(text.encode()) + 200
+
+
+def _extend(ctx: StoreContext, pk: str, held: Reservation) -> float:
+    now = ctx.clock()
+    try:
+        header.update(
+            ctx,
+            pk,
+            # The session outlives the reservation, as at the reserve.
+            "SET staging_until = :until, expires_at = if_not_exists(ttl_seconds, :ttl) + :until",
+            condition="staging_id = :token",
+            values={
+                ":token": s(held.token),
+                ":until": n(math.floor(now) + LEASE_SECONDS),
+                ":ttl": n(ctx.session_ttl_seconds),
+            },
+            returns="NONE",
+        )
+    except ConditionFailed:
+        raise ConflictError("this batch's reservation was revoked; nothing was stored") from None
+    return now + LEASE_SECONDS
+
+
+def revoke(ctx: StoreContext, pk: str, staging_id: str, *, lapsed_at: float | None) -> None:
+    """End a reservation that will not commit: mark it revoked (so its stager can write no more;
+    ``lapsed_at``: only if it has lapsed by then, else only if it is still ``staging_id``), delete
+    what was staged, then remove it. Each step is idempotent, so a writer that dies in the middle
+    is finished by the next one."""
+    found = header.get(ctx, pk, f"pk, {STAGING}")
+    if found is None or found.get("staging_id") != s(staging_id):
+        return
+    revoked = staging_id if staging_id.startswith(REVOKED) else REVOKED + staging_id
+    if revoked != staging_id:
+        condition = "staging_id = :id"
+        values: Item = {":id": s(staging_id), ":revoked": s(revoked)}
+        if lapsed_at is not None:
+            condition += " AND staging_until <= :now_s"
+            values[":now_s"] = n(math.floor(lapsed_at))
+        try:
+            header.update(
+                ctx,
+                pk,
+                "SET staging_id = :revoked",
+                condition=condition,
+                values=values,
+                returns="NONE",
+            )
+        except ConditionFailed:
+            return  # committed, extended or revoked meanwhile: nothing to do here
+    first, last = number(found, "staging_first"), number(found, "staging_last")
+    purge.rows(ctx, pk, up_to_seq=last, from_seq=first)
+    try:
+        header.update(
+            ctx,
+            pk,
+            f"REMOVE {STAGING}",
+            condition="staging_id = :revoked",
+            values={":revoked": s(revoked)},
+            returns="NONE",
+        )
+    except ConditionFailed:
+        return  # another writer finished the clean-up

@@ -1,0 +1,64 @@
+"""The context window: the newest whole turns of a session, read at a cost that follows the
+window, not the history (docs/chat.md, "The context window").
+
+A window always starts at a user message (``codec.starts_turn``), so a tool call never loses its
+output and a reasoning item never what follows it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chat_sessions.codec import starts_turn
+from chat_sessions.models import ChatSession, StoredMessage
+
+from . import history
+from .context import StoreContext
+
+CHARS_PER_TOKEN = 4
+ROWS_PER_TURN = 4
+"""First guess at a turn's rows (user + answer, room for a tool call); the read doubles if short."""
+
+
+def estimated_tokens(items: list[dict[str, Any]]) -> int:
+    return sum(len(json.dumps(item, ensure_ascii=False)) for item in items) // CHARS_PER_TOKEN
+
+
+def context_window(
+    items: list[dict[str, Any]], *, turns: int, token_budget: int | None = None
+) -> list[dict[str, Any]]:
+    """The last ``turns`` user turns of ``items`` (oldest first), each whole. Under a token
+    budget, whole turns go from the oldest end; the newest turn always stays."""
+    starts = [index for index, item in enumerate(items) if starts_turn(item)]
+    if turns <= 0 or not starts:
+        return []
+    starts = starts[-turns:]
+    window = items[starts[0] :]
+    if token_budget is not None:
+        for start in starts[1:]:
+            if estimated_tokens(window) <= token_budget:
+                break
+            window = items[start:]
+    return window
+
+
+def read_window(
+    ctx: StoreContext,
+    user_id: str,
+    session_id: str,
+    *,
+    turns: int,
+    token_budget: int | None = None,
+) -> tuple[ChatSession, list[StoredMessage]]:
+    """The session and its context window, oldest first: one Query sized to the window
+    (``ROWS_PER_TURN`` rows a turn), doubling only while the last turns are longer."""
+    limit = ROWS_PER_TURN * max(turns, 1) + 1
+    while True:
+        session, messages = history.read_newest(ctx, user_id, session_id, limit)
+        items = [m.item for m in messages]
+        enough = sum(starts_turn(item) for item in items) >= turns  # the window starts in it
+        if enough or len(messages) < limit:
+            window = context_window(items, turns=turns, token_budget=token_budget)
+            return session, messages[len(messages) - len(window) :]
+        limit *= 2
