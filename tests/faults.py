@@ -80,7 +80,7 @@ class FaultInjector:
     """
 
     def __init__(
-        self, client: Any, *, seed: int = 0, rates: Rates | None = None, max_consecutive: int = 5
+        self, client: Any, *, seed: int = 0, rates: Rates | None = None, max_consecutive: int = 3
     ) -> None:
         self._client = client
         self._rng = random.Random(seed)

@@ -468,3 +468,25 @@ def test_a_batch_that_fails_whole_is_delivered_again(
 
     assert attempts == [1, 1]
     assert rows_of(new_client(), table_name, PK) == []
+
+
+def test_a_delete_all_page_counts_only_the_headers_it_removed(
+    store: ChatStore, dynamodb_client: Any, table_name: str
+) -> None:
+    """A rerun reading an index that still lists deleted headers (it is eventually consistent),
+    or a user deleting a session meanwhile: those are not counted again."""
+    for number in range(3):
+        store.create_session(USER, f"s{number}")
+    deletion = store.request_deletion(USER)
+    pk, sk = user_partition_key(USER), deletion_sk(deletion.deletion_id)
+    listed = scan_session(dynamodb_client, table_name, partition_key(USER, "s0"))
+    listed += scan_session(dynamodb_client, table_name, partition_key(USER, "s1"))
+    headers = [{"pk": row["pk"], "sk": row["sk"]} for row in listed if row["sk"]["S"] == "SESSION"]
+    store.delete_session(USER, "s0")  # gone before the page is applied
+    asked = {"S": deletion.requested_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    key = {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    assert deletion_store._delete_page(store._ctx, key, headers, asked, 0) == 1
+    assert store.get_deletion(USER, deletion.deletion_id).sessions_deleted == 1
+    assert deletion_store._delete_page(store._ctx, key, headers, asked, 1) == 0  # replayed
+    assert [s.session_id for s in store.list_sessions(USER).sessions] == ["s2"]

@@ -6,15 +6,15 @@ hook), so botocore's own retry logic runs exactly as in production.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
+from faults import wire_response
 
 from chat_sessions import (
     ChatSessionsError,
@@ -25,22 +25,6 @@ from chat_sessions import (
     UnavailableError,
 )
 from chat_sessions.store.client import RETRY_CONFIG, translate
-
-
-class _Body:
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._payload
-
-
-def wire_response(status: int, body: dict[str, Any]) -> AWSResponse:
-    payload = json.dumps(body).encode()
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.0"
-    headers["Content-Length"] = str(len(payload))
-    return AWSResponse("https://dynamodb.test", status, headers, _Body(payload))
 
 
 def throttle() -> AWSResponse:
@@ -77,7 +61,15 @@ def scripted_store() -> Callable[[list[AWSResponse]], tuple[ChatStore, list[str]
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
         client.meta.events.register("before-send.dynamodb", answer)
-        return ChatStore("chat", client=client, session_ttl_seconds=3600), calls
+        # The store's own resends: the minimum (three), without waiting.
+        store = ChatStore(
+            "chat",
+            client=client,
+            session_ttl_seconds=3600,
+            conflict_budget_seconds=0.0,
+            sleep=lambda seconds: None,
+        )
+        return store, calls
 
     return make
 
@@ -98,7 +90,7 @@ def test_persistent_throttling_becomes_throttled_error(scripted_store: Any) -> N
         store.append_items("u", "s", [{"role": "user", "content": "x"}])
 
     assert raised.value.code == "throttled"
-    assert calls == ["TransactWriteItems"] * 5
+    assert calls == ["TransactWriteItems"] * 3 * 3  # botocore's 3 attempts, resent 3 times
 
 
 def test_server_errors_become_unavailable(scripted_store: Any) -> None:
@@ -108,7 +100,7 @@ def test_server_errors_become_unavailable(scripted_store: Any) -> None:
 
     with pytest.raises(UnavailableError):
         store.list_sessions("u")
-    assert len(calls) == 5
+    assert len(calls) == 3 * 3
 
 
 def test_unreachable_dynamodb_is_unavailable() -> None:
@@ -116,7 +108,9 @@ def test_unreachable_dynamodb_is_unavailable() -> None:
         "dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9", config=RETRY_CONFIG
     )
     with pytest.raises(UnavailableError):
-        ChatStore("chat", client=client, session_ttl_seconds=3600).get_session("u", "s")
+        ChatStore(
+            "chat", client=client, session_ttl_seconds=3600, conflict_budget_seconds=0.0
+        ).get_session("u", "s")
 
 
 def test_other_codes_are_generic_errors_not_guesses() -> None:

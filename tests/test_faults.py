@@ -46,7 +46,13 @@ pytestmark = [
 
 USER = "user-f"
 LOST: tuple[Kind, ...] = ("lost", "lost_timeout")
-REFUSED: tuple[Kind, ...] = ("throttle", "conflict")
+REFUSED: tuple[tuple[Kind, ...], ...] = (
+    ("throttle",),
+    ("conflict",),
+    ("throttle",) * 4,  # past botocore's own attempts: the store's resends must carry on
+    ("server_error",) * 4,
+)
+"""What the retries of a write whose answer was lost meet."""
 Faulty = Callable[..., tuple[ChatStore, FaultInjector]]
 
 
@@ -231,19 +237,18 @@ def test_a_read_never_gets_a_conflict(new_client: Callable[[], Any], table_name:
 def test_scripts_fire_in_order_across_retries_and_calls(
     new_client: Callable[[], Any], table_name: str
 ) -> None:
-    client = new_client()  # botocore retries: 5 attempts
+    client = new_client()  # botocore retries: 3 attempts
     injector = FaultInjector(client)
-    injector.script("PutItem", "throttle", "server_error", "lost_timeout", None, "lost")
+    injector.script("PutItem", "throttle", "lost_timeout", None, "lost")
     injector.script("GetItem", "server_error", at=2)
 
-    put(client, table_name, "a")  # throttle, server_error, lost_timeout, then through
+    put(client, table_name, "a")  # throttle, lost_timeout, then through
     put(client, table_name, "b")  # lost, then botocore's retry goes through
     assert stored(client, table_name, "a") is not None  # first GetItem: through
     assert stored(client, table_name, "b") is not None  # second: server_error, then through
 
     assert injector.log == [
         ("PutItem", "throttle"),
-        ("PutItem", "server_error"),
         ("PutItem", "lost_timeout"),
         ("PutItem", None),
         ("PutItem", "lost"),
@@ -253,10 +258,10 @@ def test_scripts_fire_in_order_across_retries_and_calls(
         ("GetItem", None),
     ]
     assert injector.unfired() == []
-    assert injector.sends == Counter({"PutItem": 6, "GetItem": 3})
+    assert injector.sends == Counter({"PutItem": 5, "GetItem": 3})
     assert injector.passed == Counter({"PutItem": 2, "GetItem": 2})
-    assert injector.total("server_error") == 2
-    assert sum(injector.injected.values()) + sum(injector.passed.values()) == 9
+    assert injector.total("server_error") == 1
+    assert sum(injector.injected.values()) + sum(injector.passed.values()) == 8
 
 
 def test_write_scripts_follow_whichever_write_comes_next(
@@ -288,12 +293,12 @@ def test_the_cap_on_consecutive_faults_decides_whether_retries_get_through(
     new_client: Callable[[], Any], table_name: str
 ) -> None:
     capped = new_client()
-    FaultInjector(capped, rates={"GetItem": {"throttle": 1.0}}, max_consecutive=4)
-    assert stored(capped, table_name, "x") is None  # the 5th attempt got through
+    FaultInjector(capped, rates={"GetItem": {"throttle": 1.0}}, max_consecutive=2)
+    assert stored(capped, table_name, "x") is None  # botocore's 3rd attempt got through
 
     uncapped = new_client()
-    FaultInjector(uncapped, rates={"GetItem": {"throttle": 1.0}}, max_consecutive=5)
-    with pytest.raises(ClientError):  # all 5 attempts throttled
+    FaultInjector(uncapped, rates={"GetItem": {"throttle": 1.0}}, max_consecutive=3)
+    with pytest.raises(ClientError):  # all 3 attempts throttled
         stored(uncapped, table_name, "x")
 
 
@@ -341,15 +346,17 @@ def test_botocores_retry_of_a_lost_transaction_is_applied_once_but_not_a_lost_up
 # ------------------------------------------------- answer lost, then the retry refused: one outcome
 
 lost_then_refused = pytest.mark.parametrize(
-    ("lost", "refused"), [(lost, refused) for lost in LOST for refused in REFUSED]
+    ("lost", "refused"),
+    [(lost, refused) for lost in LOST for refused in REFUSED],
+    ids=[f"{lost}-{'-'.join(refused)}" for lost in LOST for refused in REFUSED],
 )
 
 
 @lost_then_refused
-def test_append(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_append(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     session = with_session(clean, "old")
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     result = store.append_items(USER, session, [msg("a"), msg("b")])
 
@@ -360,10 +367,10 @@ def test_append(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> 
 
 
 @lost_then_refused
-def test_pop(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_pop(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     session = with_session(clean, "a", "b", "c")
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     popped = store.pop_item(USER, session)
 
@@ -375,10 +382,10 @@ def test_pop(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> Non
 
 
 @lost_then_refused
-def test_clear(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_clear(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     session = with_session(clean, "a", "b")
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     store.clear_items(USER, session)
 
@@ -388,10 +395,12 @@ def test_clear(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> N
 
 
 @lost_then_refused
-def test_begin_turn(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_begin_turn(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
     session = with_session(clean)
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     store.begin_turn(USER, session, "turn-1", lease_seconds=60)  # the lease is ours: no 409
     assert injector.unfired() == []
@@ -401,11 +410,11 @@ def test_begin_turn(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore)
 
 
 @lost_then_refused
-def test_end_turn(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_end_turn(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     session = with_session(clean)
     clean.begin_turn(USER, session, "turn-1", lease_seconds=60)
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     store.end_turn(USER, session, "turn-1")
 
@@ -414,11 +423,13 @@ def test_end_turn(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -
 
 
 @lost_then_refused
-def test_turn_commit(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_turn_commit(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
     session = with_session(clean, "old")
     clean.begin_turn(USER, session, "turn-1", lease_seconds=60)
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     result = store.append_items(
         USER, session, [msg("q"), msg("a")], turn=TurnCommit("turn-1", 3, 4)
@@ -434,9 +445,9 @@ def test_turn_commit(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore
 
 
 @lost_then_refused
-def test_create(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_create(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     session, created = store.create_session(USER, "new", title="T")
 
@@ -447,10 +458,10 @@ def test_create(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> 
 
 
 @lost_then_refused
-def test_update(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_update(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     session = with_session(clean)
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     updated = store.update_session(USER, session, title="New", metadata={"k": "v"})
 
@@ -460,10 +471,12 @@ def test_update(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> 
 
 
 @lost_then_refused
-def test_generated_title(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_generated_title(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
     session = with_session(clean)
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     updated = store.set_generated_title(USER, session, "Generated")
 
@@ -473,10 +486,10 @@ def test_generated_title(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatS
 
 
 @lost_then_refused
-def test_delete(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_delete(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
     session = with_session(clean, "a")
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     deleted = store.delete_session(USER, session)
 
@@ -486,9 +499,11 @@ def test_delete(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> 
 
 
 @lost_then_refused
-def test_request_deletion(lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore) -> None:
+def test_request_deletion(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     deletion = store.request_deletion(USER, deletion_id="0" * 32)
 
@@ -498,18 +513,20 @@ def test_request_deletion(lost: Kind, refused: Kind, faulty: Faulty, clean: Chat
     assert clean.get_deletion(USER, "0" * 32).status == "pending"
 
 
-@pytest.mark.parametrize("write", [1, 2], ids=["progress", "done"])
+@pytest.mark.parametrize(
+    "write", ["TransactWriteItems", "UpdateItem"], ids=["page-and-progress", "done"]
+)
 @lost_then_refused
 def test_run_deletion(
-    write: int, lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore
+    write: str, lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
 ) -> None:
-    """The progress write after the page of headers, or the final one: the count is absolute."""
+    """The page's deletes with the progress (one transaction), or the final write: exact."""
     sessions = [f"s{number}" for number in range(5)]
     for session in sessions:
         clean.create_session(USER, session)
     deletion = clean.request_deletion(USER)
     store, injector = faulty()
-    injector.script("UpdateItem", lost, refused, at=write)
+    injector.script(write, lost, *refused)
 
     deleted = store.run_deletion(
         keys.user_partition_key(USER), keys.deletion_sk(deletion.deletion_id)
@@ -524,14 +541,14 @@ def test_run_deletion(
 
 @lost_then_refused
 def test_clear_ends_an_idempotency_keys_history(
-    lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
 ) -> None:
     """A key recorded before a clear (whose answer was lost) is not replayed after it."""
     session = with_session(clean)
     record = IdempotencyRecord("k", "h", '{"appended": 1}', 201)
     clean.append_items(USER, session, [msg("before")], idempotency=record)
     store, injector = faulty()
-    injector.script(WRITE, lost, refused)
+    injector.script(WRITE, lost, *refused)
 
     store.clear_items(USER, session)
     assert injector.unfired() == []
@@ -567,12 +584,12 @@ def staged_batch() -> list[str]:
 @pytest.mark.parametrize("step", STAGED_STEPS)
 @lost_then_refused
 def test_staged_append(
-    step: str, lost: Kind, refused: Kind, faulty: Faulty, clean: ChatStore
+    step: str, lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
 ) -> None:
     session = with_session(clean, "old")
     store, injector = faulty()
     operation, at = STAGED_STEPS[step]
-    injector.script(operation, lost, refused, at=at)
+    injector.script(operation, lost, *refused, at=at)
 
     result = store.append_items(USER, session, [msg(tag) for tag in staged_batch()])
 
@@ -587,9 +604,10 @@ def test_staged_append(
 
 def failing_for_good(faulty: Faulty, case: str) -> tuple[ChatStore, FaultInjector]:
     """A store whose reserve and first staging transaction get through, then every send named by
-    ``case`` answers 500 (botocore gives up after its 5 attempts: UnavailableError)."""
+    ``case`` answers 500 (botocore's 3 attempts, resent by the store 3 times: UnavailableError)."""
     failing = "*" if case == "everything-after-a-group" else "TransactWriteItems"
-    store, injector = faulty(rates={failing: {"server_error": 1.0}})
+    store, injector = faulty(rates={failing: {"server_error": 1.0}}, max_consecutive=99)
+    store.table.budget_seconds = 0.0  # the store's minimum of resends
     injector.script("UpdateItem", None)  # the reserve
     injector.script("TransactWriteItems", None)  # the first group is staged
     return store, injector
@@ -634,12 +652,13 @@ def test_a_failed_staged_append_leaves_nothing_once_its_lease_lapses(
 def test_a_reserve_applied_but_never_answered_is_not_left_holding_the_session(
     faulty: Faulty, clean: ChatStore
 ) -> None:
-    """The reserve is applied, then every answer is lost until botocore gives up. The writer
+    """The reserve is applied, then every answer is lost until the store gives up. The writer
     knows its own token, as it does after a failed staging transaction: its reservation must not
     stay and hold every append to the session until it lapses (LEASE_SECONDS)."""
     session = with_session(clean, "old")
     store, injector = faulty()
-    unanswered: list[Kind] = ["lost"] * 5
+    store.table.budget_seconds = 0.0  # the store's minimum of resends: 3 x botocore's 3
+    unanswered: list[Kind] = ["lost"] * 9
     injector.script("UpdateItem", *unanswered)
 
     with pytest.raises(UnavailableError):

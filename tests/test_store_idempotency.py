@@ -221,6 +221,23 @@ def test_an_expired_and_re_created_session_never_replays(
     assert [m.item["content"] for m in store.read_newest(USER, "s2", None)[1]] == ["new"]
 
 
+def test_a_header_from_before_history_start_keeps_its_records(
+    store: ChatStore, dynamodb_client: Any, table_name: str
+) -> None:
+    first = store.append_items(USER, "s1", [msg("a")], idempotency=record())
+    dynamodb_client.update_item(  # a header written before the attribute existed
+        TableName=table_name,
+        Key={"pk": {"S": partition_key(USER, "s1")}, "sk": {"S": "SESSION"}},
+        UpdateExpression="REMOVE history_start",
+    )
+    store.append_items(USER, "s1", [msg("b")])  # a later append does not start a new history
+
+    again = store.append_items(USER, "s1", [msg("a")], idempotency=record())
+
+    assert again.replay is not None and again.first_seq == first.first_seq
+    assert [m.item["content"] for m in store.read_newest(USER, "s1", None)[1]] == ["a", "b"]
+
+
 async def test_a_turn_in_a_re_created_session_runs_despite_an_old_record(
     store: ChatStore, clock: FakeClock
 ) -> None:

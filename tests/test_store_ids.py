@@ -67,3 +67,12 @@ def test_ids_that_cannot_be_stored_are_refused(store: ChatStore, session_id: str
     with pytest.raises(InvalidInputError):
         DynamoDBSession(session_id, user_id=USER, store=store)
     assert store.list_sessions(USER).sessions == []
+
+
+def test_the_longest_user_and_session_ids_fit_a_key(store: ChatStore) -> None:
+    user, session_id = "😀" * 256, "#" * 1024  # 1,024 bytes each; the session escapes to 3,072
+    store.append_items(user, session_id, [{"content": "deep"}], create_missing=True)
+
+    _, stored = store.read_newest(user, session_id, None)
+    assert [m.item for m in stored] == [{"content": "deep"}]
+    assert [s.session_id for s in store.list_sessions(user).sessions] == [session_id]

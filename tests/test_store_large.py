@@ -298,3 +298,29 @@ def test_what_cannot_be_read_back_is_refused_at_write(store: ChatStore) -> None:
     session, stored = store.read_newest(USER, "s1", None)
     assert session.message_count == 1 and len(stored) == 1
     assert store.pop_item(USER, "s1") is not None
+
+
+def test_the_cascade_of_a_deleted_session_reaches_its_unfinished_batch(
+    make_store: Callable[..., ChatStore], dynamodb_client: Any, table_name: str
+) -> None:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+    )
+
+    from chat_sessions.cascade import cascade
+
+    dying = make_store()
+    dying.create_session(USER, "s1")
+    dying.append_items(USER, "s1", [msg("before")])
+    die_after(dying, 3)
+    with pytest.raises(WriterDied):
+        dying.append_items(USER, "s1", [msg(f"m{i}") for i in range(400)])
+    store = make_store()
+    key = {"pk": {"S": partition_key(USER, "s1")}, "sk": {"S": "SESSION"}}
+    old = dynamodb_client.get_item(TableName=table_name, Key=key, ConsistentRead=True)["Item"]
+    store.delete_session(USER, "s1")
+
+    record = {"eventName": "REMOVE", "dynamodb": {"Keys": key, "OldImage": old}}
+    cascade(store, DynamoDBRecord(record))
+
+    assert message_rows(dynamodb_client, table_name, "s1") == []  # orphans above last_seq too

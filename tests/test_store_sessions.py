@@ -362,9 +362,12 @@ def test_expired_sessions_ahead_cost_a_bounded_read(store: ChatStore, clock: Fak
 def test_a_cursor_names_no_other_users_partition(store: ChatStore) -> None:
     from chat_sessions.cursor import encode_cursor
 
-    for part in ("", "a#b"):
+    store.create_session(USER, "mine")
+    valid = "2099-01-01T00:00:00.000000Z"  # after every session: a descending start
+    assert store.list_sessions(USER, cursor=encode_cursor("sessions", u=valid, p="z")).sessions
+    for part in ("", "a#b", 7):  # no part, a part naming another partition, not a string
         with pytest.raises(InvalidCursorError):
-            store.list_sessions(USER, cursor=encode_cursor("sessions", u="x", p=part))
+            store.list_sessions(USER, cursor=encode_cursor("sessions", u=valid, p=part))
 
 
 def test_deleting_an_expired_session_never_deletes_its_re_creation(

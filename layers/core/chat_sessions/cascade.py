@@ -59,8 +59,8 @@ def cascade(store: ChatStore, record: DynamoDBRecord) -> int:
         old = stream.raw_event.get("OldImage", {})
         if "last_seq" not in old:
             raise UnexpectedRecordError("a removed header without its old image (needs OLD_IMAGE)")
-        # Rows of a staged batch that never committed lie above last_seq (docs/data-model.md).
-        reached = max(int(old.get(name, {"N": "0"})["N"]) for name in ("last_seq", "staging_last"))
+        # Rows of a staged batch that never committed lie above last_seq, up to reserved_seq.
+        reached = max(int(old.get(name, {"N": "0"})["N"]) for name in ("last_seq", "reserved_seq"))
         deleted = store.purge_session(pk, up_to_seq=reached)
         expired = record.user_identity.get("principalId") == TTL_PRINCIPAL
         metrics.add_metric(

@@ -136,8 +136,6 @@ async def run_turn(
         SessionNotFoundError, TurnInProgressError, IdempotencyKeyReusedError (before
         ``on_started``, before anything is emitted), TurnFailedError (nothing stored).
     """
-    from agents import Runner
-
     settings = settings or TurnSettings()
     turn_id = uuid.uuid4().hex
     lease = int(settings.timeout_seconds) + settings.lease_margin_seconds
@@ -163,42 +161,14 @@ async def run_turn(
         if on_started is not None:
             on_started()
         user_item = _user_item(message)
-        try:
-            async with asyncio.timeout(settings.timeout_seconds):
-                result = Runner.run_streamed(agent, input=[*window, user_item])  # type: ignore[list-item]
-                async for event in result.stream_events():
-                    await _forward(event, emit)
-        except TimeoutError:
-            raise TurnFailedError(
-                "the agent run timed out", code="timeout", retryable=True
-            ) from None
-        except asyncio.CancelledError:
-            raise
-        except ChatSessionsError:
-            raise
-        except Exception as exc:  # the model or a tool failed: report it, store nothing
-            logger.warning("agent run failed", extra={"error": type(exc).__name__})
-            raise TurnFailedError(
-                "the agent run failed", code="model_error", retryable=True
-            ) from exc
-        new_items = [item.to_input_item() for item in result.new_items]
-        stored = [user_item, *[_as_dict(item) for item in new_items]]
-        usage = result.context_wrapper.usage
+        result = await _stream(agent, [*window, user_item], emit, settings.timeout_seconds)
+        stored = [user_item, *[_as_dict(item.to_input_item()) for item in result.new_items]]
         title = None
         if session.title is None and title_for is not None:
             title = await title_for(message)
+        outcome = _outcome(session, result, stored, title)
+        usage = result.context_wrapper.usage
         commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens, title)
-        # From the header the lease returned: no read after the write. (A plain append that raced
-        # this turn is not counted; a title the user set meanwhile is kept in storage.)
-        outcome = TurnResult(
-            session_id=session_id,
-            output=str(result.final_output),
-            stored_items=stored,
-            message_count=session.message_count + len(stored),
-            title=session.title or title,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
         record = idempotency.record(outcome.recorded()) if idempotency is not None else None
         try:
             appended = await complete_despite_cancellation(
@@ -226,6 +196,44 @@ async def run_turn(
             await complete_despite_cancellation(
                 asyncio.to_thread(store.end_turn, user_id, session_id, turn_id)
             )
+
+
+async def _stream(agent: Agent[Any], items: list[Any], emit: Emit, timeout: float) -> Any:
+    """Run the agent on ``items``, forwarding its events to ``emit``; the streamed result. A
+    failure of the model or a tool, or the timeout, is a ``TurnFailedError``."""
+    from agents import Runner
+
+    try:
+        async with asyncio.timeout(timeout):
+            result = Runner.run_streamed(agent, input=items)
+            async for event in result.stream_events():
+                await _forward(event, emit)
+    except TimeoutError:
+        raise TurnFailedError("the agent run timed out", code="timeout", retryable=True) from None
+    except (asyncio.CancelledError, ChatSessionsError):
+        raise
+    except Exception as exc:  # the model or a tool failed: report it, store nothing
+        logger.warning("agent run failed", extra={"error": type(exc).__name__})
+        raise TurnFailedError("the agent run failed", code="model_error", retryable=True) from exc
+    return result
+
+
+def _outcome(
+    session: ChatSession, result: Any, stored: list[dict[str, Any]], title: str | None
+) -> TurnResult:
+    """What ``done`` reports, from the header the lease returned: no read after the write. (A
+    plain append that raced this turn is not counted; a title the user set meanwhile is kept in
+    storage.)"""
+    usage = result.context_wrapper.usage
+    return TurnResult(
+        session_id=session.session_id,
+        output=str(result.final_output),
+        stored_items=stored,
+        message_count=session.message_count + len(stored),
+        title=session.title or title,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+    )
 
 
 def _replayed(

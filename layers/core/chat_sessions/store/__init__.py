@@ -212,8 +212,10 @@ class ChatStore:
         purges the rows below it. The newest turn always stays, even alone over the cap.
 
         Raises:
-            SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, ConflictError,
-            TurnLostError, and the throttling/unavailable errors. In every case nothing was written.
+            SessionNotFoundError, ItemTooLargeError, BatchTooLargeError, InvalidInputError,
+            TurnLostError: nothing was written. ConflictError, ThrottledError, UnavailableError:
+            no answer came within the retry budget; the batch may have been stored with every
+            answer lost (retry with an Idempotency-Key to be exact across calls).
         """
         return append.append(
             self._ctx,

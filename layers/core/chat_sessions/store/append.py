@@ -29,7 +29,7 @@ from chat_sessions.models import AppendResult, StoredResponse, check_session_id,
 from . import header, idempotency, retention, rows, staging
 from .context import StoreContext
 from .lease import TurnCommit
-from .table import Attempts, Cancelled, new_token
+from .table import Cancelled, new_token
 from .wire import Item, n, number, s
 
 MAX_TRANSACTION_ROWS = 100
@@ -168,8 +168,7 @@ def _abandon(ctx: StoreContext, call: Append, token: str) -> None:
 
 def _commit(ctx: StoreContext, call: Append, plan: _Plan) -> AppendResult:
     """The append's transaction, tried until it commits or a definite answer ends it."""
-    tries = ctx.table.attempts()
-    for attempt in tries:
+    for attempt in ctx.table.attempts():
         now = ctx.clock()
         base = plan.held.first if plan.held else max(to_micros(now), plan.known_last + 1)
         actions = _actions(ctx, call, plan, now, base)
@@ -179,11 +178,9 @@ def _commit(ctx: StoreContext, call: Append, plan: _Plan) -> AppendResult:
             replay = _replay(ctx, call, plan, cancelled, now)
             if replay is not None:
                 return _replayed(replay)
-            if _learn(ctx, call, plan, cancelled, now, tries) and attempt:
+            if _learn(ctx, call, plan, cancelled, now) and attempt:
                 ctx.table.backoff(attempt)
             continue
-        if plan.replace_expired:  # the old session's rows: purge them too
-            retention.put_marker(ctx, call.pk)
         removed = plan.trim.removed if plan.trim is not None else 0
         last = base + len(call.batch.encoded) - 1
         return AppendResult(
@@ -202,7 +199,7 @@ def _actions(ctx: StoreContext, call: Append, plan: _Plan, now: float, base: int
         else _header_update(ctx, call, plan, now, base)
     )
     actions = [head]
-    if plan.trim is not None:  # the rows below the new window get purged by the cascade
+    if plan.trim is not None or plan.replace_expired:  # rows below the window: the cascade's
         marker = retention.marker(ctx, call.pk)  # room for it: see Batch.fits_one_transaction
         actions.append({"Put": {"TableName": ctx.table.name, "Item": marker}})
     created_at = to_iso(now)
@@ -227,7 +224,7 @@ def _replace_expired(ctx: StoreContext, call: Append, now: float, base: int) -> 
         "Put": {
             "TableName": ctx.table.name,
             "Item": item,
-            "ConditionExpression": "attribute_exists(pk) AND expires_at <= :now_s",
+            "ConditionExpression": f"attribute_exists(pk) AND {header.EXPIRED}",
             "ExpressionAttributeValues": {":now_s": ctx.activity(now)[":now_s"]},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -262,7 +259,7 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
             ":last": n(base + count - 1),
             ":no_metadata": {"M": {}},
         },
-        conditions=["expires_at > :now_s", "last_seq < :base"],
+        conditions=[header.UNEXPIRED, "last_seq < :base"],
     )
     _reservation(update, plan)
     first_seq, count = _capacity(update, ctx.max_stored_items, plan, base, count)
@@ -275,9 +272,10 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
         "last_seq = :last",
         "created_at = if_not_exists(created_at, :now_iso)",
         f"first_seq = {first_seq}",
-        "history_start = if_not_exists(history_start, :base)",
         "metadata = if_not_exists(metadata, :no_metadata)",
     ]
+    if call.create_missing:  # a header this write may create begins its history here
+        update.sets.append("history_start = if_not_exists(history_start, :base)")
     update.adds.append("message_count :count")
     if call.turn is not None:
         _commit_turn(update, call.turn)
@@ -298,7 +296,7 @@ def _reservation(update: _Update, plan: _Plan) -> None:
     """A plain append waits for a staged batch; a staged batch commits only under its own
     reservation, and ends it."""
     if plan.held is None:
-        update.conditions.append("attribute_not_exists(staging_id)")
+        update.conditions += ["attribute_not_exists(staging_id)", staging.UNRESERVED]
         return
     update.conditions.append("staging_id = :staging")
     update.values[":staging"] = s(plan.held.token)
@@ -384,9 +382,10 @@ def _learn(
     plan: _Plan,
     cancelled: Cancelled,
     now: float,
-    tries: Attempts,
 ) -> bool:
-    """Prepare the next attempt from a cancellation; whether to back off first."""
+    """Prepare the next attempt from a cancellation; whether to back off first. On the way it
+    may wait for another writer's staged batch (or revoke its lapsed reservation and delete what
+    it staged) and plan a retention trim (one Query of the oldest rows)."""
     if not cancelled.failed(0):
         if plan.stale_below is not None:
             return False  # only the stale record blocked: overwrite it now
@@ -405,9 +404,9 @@ def _learn(
     plan.replace_expired = False
     plan.trim, plan.uncapped = None, False
     if plan.held is None and "staging_id" in current:  # a staged batch goes first
-        plan.known_last = number(current, "staging_last")
-        return staging.wait_for(ctx, call.pk, current, now, tries)
-    plan.known_last = number(current, "last_seq") + random.randrange(RETRY_GAP_US)
+        plan.known_last = staging.highest_seq(current)
+        return staging.wait_for(ctx, call.pk, current, now)
+    plan.known_last = staging.highest_seq(current) + random.randrange(RETRY_GAP_US)
     cap = ctx.max_stored_items
     if cap and number(current, "message_count") + len(call.batch.encoded) > cap:
         first = call.batch.encoded[0]

@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
 # botocore's standard mode retries these (and 5xx) with exponential backoff before we see them.
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 5},
+    # botocore resends throttled, 5xx and timed-out calls quickly, with the same parameters;
+    # the store's door (store/table.py) then resends within its own time budget.
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=2,
-    read_timeout=10,
+    # DynamoDB answers in milliseconds; a read that waits longer is an answer lost.
+    read_timeout=4,
 )
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}

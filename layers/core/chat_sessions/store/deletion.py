@@ -14,12 +14,13 @@ from chat_sessions.clock import from_iso, to_iso
 from chat_sessions.errors import DeletionIncompleteError, DeletionNotFoundError
 from chat_sessions.models import Deletion, DeletionStatus, check_user_id
 
+from . import header
 from .context import StoreContext
-from .table import ConditionFailed
+from .table import Cancelled, ConditionFailed
 from .wire import Item, n, number, s
 
-PAGE_SIZE = 100
-"""Sessions per index page of a delete-all; progress is recorded after each page."""
+PAGE_SIZE = 99
+"""Sessions per index page of a delete-all: their deletes and the progress are one transaction."""
 RECORD_DAYS = 30
 """How long a delete-all request stays readable (its own TTL)."""
 _DELETION_ID = re.compile(r"[0-9a-f]{32}")
@@ -61,15 +62,15 @@ def get(ctx: StoreContext, user_id: str, deletion_id: str) -> Deletion:
     if not _DELETION_ID.fullmatch(deletion_id):
         raise DeletionNotFoundError("deletion not found")
     item = ctx.table.get({"pk": s(pk), "sk": s(keys.deletion_sk(deletion_id))})
-    if item is None or number(item, "expires_at") <= ctx.clock():
+    if item is None or not header.is_live(item, ctx.clock()):
         raise DeletionNotFoundError("deletion not found")
     return _deletion_of(item)
 
 
 def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seconds: float) -> int:
     """Carry out a delete-all request: delete each session header the user had when asking
-    (their ``REMOVE`` records then cascade), recording progress as an absolute count, so a
-    resent progress write counts nothing twice.
+    (their ``REMOVE`` records then cascade), each page's deletes and the new total in one
+    transaction, so the count is exact whatever is retried, replayed or lost.
 
     Sessions created after the request stay. A finished request does nothing; one that runs out
     of ``budget_seconds`` raises ``DeletionIncompleteError`` after a page and carries on with
@@ -97,15 +98,8 @@ def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seco
     }
     deleted = 0
     for page in ctx.table.pages(query):
-        count = ctx.table.delete_keys({"pk": r["pk"], "sk": r["sk"]} for r in page["Items"])
-        deleted += count
-        total += count
-        _progress(
-            ctx,
-            key,
-            "SET #status = :running, sessions_deleted = :total",
-            {":running": s("running"), ":total": n(total)},
-        )
+        count = _delete_page(ctx, key, page["Items"], found["requested_at"], total)
+        deleted, total = deleted + count, total + count
         if "LastEvaluatedKey" in page and time.monotonic() > deadline:
             raise DeletionIncompleteError("the deletion ran out of time; it resumes on retry")
     _progress(
@@ -115,6 +109,44 @@ def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seco
         {":done": s("done"), ":now_iso": s(to_iso(ctx.clock()))},
     )
     return deleted
+
+
+def _delete_page(ctx: StoreContext, key: Item, headers: list[Item], asked: Item, total: int) -> int:
+    """Delete a page of headers and record the new total in one transaction, so the count is
+    exact whatever is retried or replayed: each delete is conditional on the header still being
+    there (and created before the request), and those already gone are dropped and not counted.
+    How many were deleted."""
+    pending = [{"pk": h["pk"], "sk": h["sk"]} for h in headers]
+    while pending:
+        deletes = [
+            {
+                "Delete": {
+                    "TableName": ctx.table.name,
+                    "Key": header_key,
+                    "ConditionExpression": "attribute_exists(pk) AND created_at <= :asked",
+                    "ExpressionAttributeValues": {":asked": asked},
+                }
+            }
+            for header_key in pending
+        ]
+        progress = {
+            "Update": {
+                "TableName": ctx.table.name,
+                "Key": key,
+                "UpdateExpression": "SET #status = :running, sessions_deleted = :total",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":running": s("running"),
+                    ":total": n(total + len(pending)),
+                },
+            }
+        }
+        try:
+            ctx.table.transact([*deletes, progress])
+            return len(pending)
+        except Cancelled as cancelled:  # some were deleted meanwhile: go on without them
+            pending = [k for i, k in enumerate(pending) if not cancelled.failed(i)]
+    return 0
 
 
 def _progress(ctx: StoreContext, key: Item, update: str, values: Item) -> None:

@@ -19,7 +19,11 @@ from .context import StoreContext
 from .table import ConditionFailed
 from .wire import Item, n, number, s, string_map, strings_of
 
-LIVE = "attribute_exists(pk) AND expires_at > :now_s"
+UNEXPIRED = "expires_at > :now_s"
+"""A row is live while its ``expires_at`` (the TTL attribute) is after now: TTL removes expired
+rows only days later, so every read and write compares with the clock itself."""
+EXPIRED = "expires_at <= :now_s"
+LIVE = f"attribute_exists(pk) AND {UNEXPIRED}"
 """The condition of every write that needs a live session."""
 SLIDE_EXPIRY = "expires_at = if_not_exists(ttl_seconds, :ttl) + :now_s"
 """Activity moves expiry to now + the session's own TTL, or the deployment's, without a read."""
@@ -34,8 +38,9 @@ def header_key(pk: str) -> Item:
     return {"pk": s(pk), "sk": s(keys.SESSION_SK)}
 
 
-def is_live(header: Item, now: float) -> bool:
-    return number(header, "expires_at") > now
+def is_live(row: Item, now: float) -> bool:
+    """``UNEXPIRED``, read in Python: a header, a key's record, a delete-all request."""
+    return number(row, "expires_at") > now
 
 
 def not_found() -> SessionNotFoundError:

@@ -15,11 +15,14 @@ from chat_sessions.clock import to_iso
 from chat_sessions.codec import CorruptItemError, decode_response
 from chat_sessions.errors import ChatSessionsError, IdempotencyKeyReusedError
 from chat_sessions.idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord
-from chat_sessions.models import StoredResponse, check_session_id, check_user_id
+from chat_sessions.models import StoredResponse
 
 from . import header
 from .context import StoreContext
 from .wire import Item, n, number, s
+
+ABOVE_EVERY_SEQ = 2**63
+"""The history start of a session a write itself creates: every record there is older."""
 
 
 def record_put(
@@ -45,7 +48,7 @@ def record_put(
         "expires_at": n(math.floor(now) + IDEMPOTENCY_TTL_SECONDS),
         **response,
     }
-    condition = "attribute_not_exists(sk) OR expires_at <= :now_s"
+    condition = f"attribute_not_exists(sk) OR {header.EXPIRED}"
     values: Item = {":now_s": n(math.floor(now))}
     if stale_below is not None:
         condition += " OR seq < :history_start"
@@ -71,7 +74,7 @@ def history_start_for(ctx: StoreContext, pk: str, seen: Item | None, now: float)
     for a session the write itself creates (absent or expired), every record is older."""
     current = seen if seen is not None else header.get(ctx, pk)
     if current is None or not header.is_live(current, now):
-        return 2**63
+        return ABOVE_EVERY_SEQ
     return header.history_start(current)
 
 
@@ -90,9 +93,9 @@ def find(
     Raises:
         IdempotencyKeyReusedError: The key was recorded for a different request.
     """
-    pk = keys.partition_key(check_user_id(user_id), check_session_id(session_id))
+    pk = header.session_pk(user_id, session_id)
     found = ctx.table.get({"pk": s(pk), "sk": s(keys.idempotency_sk(key))})
-    if found is None or number(found, "expires_at") <= ctx.clock():
+    if found is None or not header.is_live(found, ctx.clock()):
         return None
     if history_start is not None and is_stale(found, history_start):
         return None

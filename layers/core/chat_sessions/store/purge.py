@@ -6,6 +6,7 @@ nothing extra and never touch a re-created session's rows, whose seqs are later.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from chat_sessions import keys
 
 from . import header
 from .context import StoreContext
+from .table import ConditionFailed
 from .wire import Item, n, number, s
 
 
@@ -33,14 +35,18 @@ def trimmed(ctx: StoreContext, pk: str) -> int:
     return deleted + _records(ctx, pk, below=header.history_start(found))
 
 
-def rows(ctx: StoreContext, pk: str, *, up_to_seq: int, from_seq: int = 0) -> int:
-    """The message and chunk rows of ``pk`` with ``from_seq <= seq <= up_to_seq``."""
+def rows(
+    ctx: StoreContext, pk: str, *, up_to_seq: int, from_seq: int = 0, consistent: bool = False
+) -> int:
+    """The message and chunk rows of ``pk`` with ``from_seq <= seq <= up_to_seq``; found with a
+    ``consistent`` read where a row written a moment ago must not be missed."""
     deleted = 0
     for low, high in (
         (keys.chunk_sk(from_seq, 0), keys.last_chunk_sk(up_to_seq)),
         (keys.message_sk(from_seq), keys.message_sk(up_to_seq)),
     ):
-        found = _keys(ctx, pk, "sk BETWEEN :low AND :high", {":low": s(low), ":high": s(high)})
+        bounds = {":low": s(low), ":high": s(high)}
+        found = _keys(ctx, pk, "sk BETWEEN :low AND :high", bounds, consistent=consistent)
         deleted += ctx.table.delete_keys(found)
     return deleted
 
@@ -51,6 +57,8 @@ def delete_row(ctx: StoreContext, pk: str, sk: str) -> None:
 
 
 def _records(ctx: StoreContext, pk: str, *, below: int) -> int:
+    """The session's Idempotency-Key records of histories before ``below``. Each delete is
+    conditional on it, so a record the same key wrote afresh meanwhile stays."""
     found = _keys(
         ctx,
         pk,
@@ -58,7 +66,18 @@ def _records(ctx: StoreContext, pk: str, *, below: int) -> int:
         {":prefix": s(keys.IDEMPOTENCY_PREFIX), ":below": n(below)},
         filter_expression="seq < :below",
     )
-    return ctx.table.delete_keys(found)
+    deleted = 0
+    for record in found:
+        with contextlib.suppress(ConditionFailed):
+            ctx.table.call(
+                "delete_item",
+                TableName=ctx.table.name,
+                Key=record,
+                ConditionExpression="seq < :below",
+                ExpressionAttributeValues={":below": n(below)},
+            )
+            deleted += 1
+    return deleted
 
 
 def _keys(
@@ -68,12 +87,14 @@ def _keys(
     values: Item,
     *,
     filter_expression: str | None = None,
+    consistent: bool = False,
 ) -> Iterator[Item]:
     """The keys of the rows of ``pk`` that match, page by page."""
     request: dict[str, Any] = {
         "KeyConditionExpression": f"pk = :pk AND {sort_key_condition}",
         "ExpressionAttributeValues": {":pk": s(pk), **values},
         "ProjectionExpression": "pk, sk",
+        "ConsistentRead": consistent,
     }
     if filter_expression is not None:
         request["FilterExpression"] = filter_expression

@@ -7,6 +7,7 @@ call from its output. See docs/lifecycle.md, "Retention cap".
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -14,10 +15,13 @@ from dataclasses import dataclass
 from chat_sessions import keys
 from chat_sessions.clock import to_iso
 from chat_sessions.codec import EncodedItem, starts_turn
+from chat_sessions.errors import ChatSessionsError
 
 from . import rows
 from .context import StoreContext
 from .wire import Item, n, number, s
+
+logger = logging.getLogger(__name__)
 
 MARKER_TTL_SECONDS = 14 * 86_400
 """A marker the consumer never applied (dead-lettered) goes after this; its rows go with the
@@ -83,8 +87,11 @@ def marker(ctx: StoreContext, pk: str) -> Item:
 
 
 def put_marker(ctx: StoreContext, pk: str) -> None:
-    """A trim marker on its own, after the write that moved ``first_seq`` (one that replaced an
-    expired header, or a trim whose transaction had no room for it). Its key is chosen once, so
-    resends write the same item. Were it lost, the session's own cascade would still purge those
-    rows (they lie below its ``last_seq``)."""
-    ctx.table.call("put_item", TableName=ctx.table.name, Item=marker(ctx, pk))
+    """A trim marker on its own, after a create replaced an expired header. Its key is chosen
+    once, so resends write the same item. The create has happened, so a failure here is only
+    logged: the session's own cascade purges those rows later (they lie below its
+    ``last_seq``)."""
+    try:
+        ctx.table.call("put_item", TableName=ctx.table.name, Item=marker(ctx, pk))
+    except ChatSessionsError as exc:
+        logger.warning("trim marker not written", extra={"error_code": exc.code})

@@ -66,7 +66,7 @@ def create(
             "put_item",
             TableName=ctx.table.name,
             Item=item,
-            ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now_s",
+            ConditionExpression=f"attribute_not_exists(pk) OR {header.EXPIRED}",
             ExpressionAttributeValues={":now_s": n(math.floor(now))},
             ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -153,7 +153,7 @@ def _list_request(
         "IndexName": keys.ACTIVITY_INDEX,
         "KeyConditionExpression": "user_id = :user",
         "FilterExpression": " AND ".join(
-            ["expires_at > :now_s"] + [f"metadata.#k{i} = :v{i}" for i in range(len(wanted))]
+            [header.UNEXPIRED] + [f"metadata.#k{i} = :v{i}" for i in range(len(wanted))]
         ),
         "ExpressionAttributeValues": {":user": s(user_id), ":now_s": n(math.floor(ctx.clock()))},
         "ScanIndexForward": False,
@@ -266,7 +266,7 @@ def delete(ctx: StoreContext, user_id: str, session_id: str) -> bool:
                     "delete_item",
                     TableName=ctx.table.name,
                     Key=header.header_key(pk),
-                    ConditionExpression="expires_at <= :now_s",
+                    ConditionExpression=header.EXPIRED,
                     ExpressionAttributeValues={":now_s": n(math.floor(now))},
                 )
         return False

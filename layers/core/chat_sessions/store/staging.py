@@ -10,15 +10,17 @@ lapsed (its stager died) revokes it and deletes what was staged before it goes o
 from __future__ import annotations
 
 import math
+import random
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from chat_sessions.clock import to_iso, to_micros
 from chat_sessions.errors import ConflictError
 
-from . import header, purge, rows
+from . import header, purge, rows, sessions
 from .context import StoreContext
-from .table import Attempts, Cancelled, ConditionFailed
+from .table import Cancelled, ConditionFailed
 from .wire import Item, n, number, s
 
 if TYPE_CHECKING:
@@ -31,6 +33,20 @@ STAGED_ROWS = 99
 STAGED_BYTES = 3_500_000
 """Bytes per staging transaction (under the 4 MB cap, with room for keys and names)."""
 REVOKED = "revoked:"
+UNRESERVED = "(attribute_not_exists(reserved_seq) OR reserved_seq < :base)"
+"""A new batch's seqs lie above every seq ever reserved (``reserved_seq``, never removed), so a
+revoked range is never written again: a slow revoker's deletes can only meet its own orphans."""
+WAIT_SECONDS = 20.0
+"""How long an append waits for another's staged batch before ``ConflictError`` (under API
+Gateway's 29 s)."""
+POLL_SECONDS = 0.1
+
+
+def highest_seq(current: Item) -> int:
+    """The highest seq a header has given out: committed (``last_seq``) or reserved."""
+    return max(number(current, "last_seq"), number(current, "reserved_seq", 0))
+
+
 STAGING = "staging_id, staging_first, staging_last, staging_until"
 
 
@@ -45,8 +61,7 @@ def reserve(ctx: StoreContext, call: Append, known_last: int, token: str) -> Res
     """Take the header's reservation for ``call``'s batch under ``token`` (one UpdateItem). A
     resend whose first attempt took it but lost the answer meets its own token and carries on."""
     count = len(call.batch.encoded)
-    tries = ctx.table.attempts()
-    for attempt in tries:
+    for attempt in ctx.table.attempts():
         now = ctx.clock()
         base = max(to_micros(now), known_last + 1)
         try:
@@ -54,8 +69,9 @@ def reserve(ctx: StoreContext, call: Append, known_last: int, token: str) -> Res
                 ctx,
                 call.pk,
                 "SET staging_id = :token, staging_first = :base, staging_last = :last, "
-                "staging_until = :until, expires_at = if_not_exists(ttl_seconds, :ttl) + :until",
-                condition=f"{header.LIVE} AND last_seq < :base"
+                "reserved_seq = :last, staging_until = :until, "
+                "expires_at = if_not_exists(ttl_seconds, :ttl) + :until",
+                condition=f"{header.LIVE} AND last_seq < :base AND {UNRESERVED}"
                 " AND attribute_not_exists(staging_id)",
                 values={
                     ":token": s(token),
@@ -77,27 +93,39 @@ def reserve(ctx: StoreContext, call: Append, known_last: int, token: str) -> Res
         if current is None or not header.is_live(current, now):
             if not call.create_missing:
                 raise header.not_found()
-            from .sessions import create
-
-            create(ctx, call.user_id, call.session_id, title=None, metadata=None, ttl_seconds=None)
+            sessions.create(
+                ctx, call.user_id, call.session_id, title=None, metadata=None, ttl_seconds=None
+            )
             continue
-        known_last = number(current, "last_seq")
-        if wait_for(ctx, call.pk, current, now, tries):
+        known_last = highest_seq(current)
+        if wait_for(ctx, call.pk, current, now):
             ctx.table.backoff(attempt)
     raise ConflictError("too many concurrent writes to this session; retry")
 
 
-def wait_for(ctx: StoreContext, pk: str, current: Item, now: float, tries: Attempts) -> bool:
-    """Meeting another append's reservation: wait for a live one (``True``, back off), revoke a
-    lapsed one and clean up after it (``False``, go on at once). ``False`` with none either."""
+def wait_for(ctx: StoreContext, pk: str, current: Item, now: float) -> bool:
+    """Meeting another append's reservation: wait while it is live, reading only the header
+    (``ConflictError`` after ``WAIT_SECONDS``), revoke it if it lapsed. Whether to back off
+    before the next attempt (``True`` when there was no reservation: a plain lost race)."""
     if "staging_id" not in current:
-        return True  # lost a plain race
-    until = number(current, "staging_until")
-    if until > now and not current["staging_id"]["S"].startswith(REVOKED):
-        tries.extend(until - now)
         return True
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _held(current, now):
+        if time.monotonic() > deadline:
+            raise ConflictError("a large batch is being stored in this session; retry")
+        ctx.table.sleep(random.uniform(POLL_SECONDS / 2, POLL_SECONDS))
+        found = header.get(ctx, pk, f"pk, {STAGING}")
+        if found is None or "staging_id" not in found:
+            return False  # committed (or the session is gone): try again now
+        current, now = found, ctx.clock()
     revoke(ctx, pk, current["staging_id"]["S"], lapsed_at=now)
     return False
+
+
+def _held(current: Item, now: float) -> bool:
+    """Whether a reservation is live: not lapsed, not revoked."""
+    live = number(current, "staging_until") > now
+    return live and not current["staging_id"]["S"].startswith(REVOKED)
 
 
 def stage(ctx: StoreContext, call: Append, held: Reservation) -> None:
@@ -194,10 +222,13 @@ def revoke(ctx: StoreContext, pk: str, staging_id: str, *, lapsed_at: float | No
                 values=values,
                 returns="NONE",
             )
-        except ConditionFailed:
-            return  # committed, extended or revoked meanwhile: nothing to do here
+        except ConditionFailed as failed:
+            if failed.item is None or failed.item.get("staging_id") != s(revoked):
+                return  # committed, extended or removed meanwhile: nothing to do here
+            # else revoked already: by this call's attempt whose answer was lost, or another's
     first, last = number(found, "staging_first"), number(found, "staging_last")
-    purge.rows(ctx, pk, up_to_seq=last, from_seq=first)
+    # Consistent: every row the revoked stager could write exists by now and must be found.
+    purge.rows(ctx, pk, up_to_seq=last, from_seq=first, consistent=True)
     try:
         header.update(
             ctx,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chat_sessions.errors import ChatSessionsError, ConflictError, ThrottledError
+from chat_sessions.errors import ChatSessionsError, ConflictError, ThrottledError, UnavailableError
 
 from .client import default_client, error_code, translate
 from .wire import Item
@@ -63,7 +63,7 @@ class Cancelled(Exception):
 
 class Attempts:
     """Numbers the tries of a contended operation until its time budget is spent (at least
-    ``MIN_ATTEMPTS``); ``extend`` gives a known wait (another writer's reservation) more time."""
+    ``MIN_ATTEMPTS``)."""
 
     def __init__(self, budget_seconds: float) -> None:
         self._budget = budget_seconds
@@ -74,10 +74,6 @@ class Attempts:
         while attempt < MIN_ATTEMPTS or time.monotonic() < self._deadline:
             yield attempt
             attempt += 1
-
-    def extend(self, seconds: float) -> None:
-        """Allow tries for ``seconds`` more, plus the budget, from now."""
-        self._deadline = max(self._deadline, time.monotonic() + seconds + self._budget)
 
 
 class Table:
@@ -114,27 +110,34 @@ class Table:
         """Numbers the tries of a contended operation until the budget is spent (at least 3)."""
         return Attempts(self.budget_seconds)
 
-    def backoff(self, attempt: int) -> None:
-        # Full jitter spreads writers that collided so they stop colliding again.
-        self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    def backoff(self, attempt: int, *, throttled: bool = False) -> None:
+        """Full jitter spreads writers that collided so they stop colliding again; a throttled
+        or failing service gets longer pauses (botocore has already retried it quickly)."""
+        cap, base = (1.0, 0.05) if throttled else (0.2, 0.005)
+        self.sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
     def call(self, operation: str, /, **request: Any) -> Any:
-        """One DynamoDB call, resent unchanged while it meets conflicts.
+        """One DynamoDB call, resent unchanged (a transaction: under the same token) while its
+        answer leaves open whether it was applied, until the budget is spent.
 
         Raises:
             ConditionFailed, Cancelled: definite answers about the state (the caller decides).
-            ConflictError, ThrottledError: still contended when the budget ran out.
-            UnavailableError, ChatSessionsError: everything else, by error code.
+            ConflictError, ThrottledError, UnavailableError: still no answer when the budget
+                ran out (contended, throttled, unreachable or failing).
+            ChatSessionsError: anything a resend cannot help (our bug), by error code.
         """
         failure: ChatSessionsError = ConflictError("too many concurrent writes; retry")
         for attempt in self.attempts():
             try:
                 return getattr(self.client, operation)(**request)
             except ClientError as exc:
-                failure = _contention(exc)
+                failure = _retryable(exc)
             except BotoCoreError as exc:
-                raise translate(exc) from exc
-            self.backoff(attempt)
+                error = translate(exc)
+                if not isinstance(error, UnavailableError):  # not a connection or timeout
+                    raise error from exc
+                failure = error
+            self.backoff(attempt, throttled=not isinstance(failure, ConflictError))
         raise failure
 
     def transact(self, actions: list[Item]) -> None:
@@ -215,7 +218,7 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def _contention(exc: ClientError) -> ChatSessionsError:
+def _retryable(exc: ClientError) -> ChatSessionsError:
     """The error to raise if ``exc`` stays until the budget is spent; raises at once for
     definite answers (a failed condition) and for anything a resend cannot help."""
     code = error_code(exc)
@@ -224,7 +227,10 @@ def _contention(exc: ClientError) -> ChatSessionsError:
     if code in _CONFLICT_CODES:
         return ConflictError("too many concurrent writes to this session; retry")
     if code != "TransactionCanceledException":
-        raise translate(exc) from exc
+        error = translate(exc)
+        if isinstance(error, ThrottledError | UnavailableError):
+            return error
+        raise error from exc
     reasons = [dict(reason) for reason in exc.response.get("CancellationReasons", [])]
     codes = {reason.get("Code") for reason in reasons} - {"None", None}
     if "ConditionalCheckFailed" in codes:

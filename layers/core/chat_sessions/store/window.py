@@ -19,6 +19,8 @@ from .context import StoreContext
 CHARS_PER_TOKEN = 4
 ROWS_PER_TURN = 4
 """First guess at a turn's rows (user + answer, room for a tool call); the read doubles if short."""
+MAX_WINDOW_ROWS = 2048
+"""The most one window read doubles to: turns that long are read no further."""
 
 
 def estimated_tokens(items: list[dict[str, Any]]) -> int:
@@ -58,7 +60,9 @@ def read_window(
         session, messages = history.read_newest(ctx, user_id, session_id, limit)
         items = [m.item for m in messages]
         enough = sum(starts_turn(item) for item in items) >= turns  # the window starts in it
-        if enough or len(messages) < limit:
+        if enough or len(messages) < limit or limit >= MAX_WINDOW_ROWS:
             window = context_window(items, turns=turns, token_budget=token_budget)
+            if not window and limit >= MAX_WINDOW_ROWS:
+                return session, messages  # no user message in reach: what was read
             return session, messages[len(messages) - len(window) :]
         limit *= 2
