@@ -486,7 +486,7 @@ def test_a_delete_all_page_counts_only_the_headers_it_removed(
     asked = {"S": deletion.requested_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
     key = {"pk": {"S": pk}, "sk": {"S": sk}}
 
-    assert deletion_store._delete_page(store._ctx, key, headers, asked, 0) == 1
+    assert deletion_store._delete_page(store._ctx, key, headers, asked) == 1
     assert store.get_deletion(USER, deletion.deletion_id).sessions_deleted == 1
-    assert deletion_store._delete_page(store._ctx, key, headers, asked, 1) == 0  # replayed
+    assert deletion_store._delete_page(store._ctx, key, headers, asked) == 0  # replayed
     assert [s.session_id for s in store.list_sessions(USER).sessions] == ["s2"]

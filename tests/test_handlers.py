@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from handlers import (
     EVENTS,
+    LambdaContext,
     event_files,
     function_of,
     functions,
+    handler_of,
     http_event_files,
     invoke,
 )
@@ -288,6 +290,9 @@ def test_template_routes_are_the_api_routes() -> None:
 
 # -------------------------------------------------------------------------------- least privilege
 
+# A staged write (a turn or batch too large for one transaction) checks its reservation in each
+# staging transaction (ConditionCheckItem) and may revoke a dead writer's, deleting its rows.
+STAGING_ACTIONS = {"dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}
 CHAT_ACTIONS = {
     "dynamodb:UpdateItem",
     "dynamodb:Query",
@@ -295,6 +300,7 @@ CHAT_ACTIONS = {
     "dynamodb:PutItem",
     "dynamodb:BatchGetItem",
     "ssm:GetParameter",
+    *STAGING_ACTIONS,
 }
 # What each function may do; reviewed by hand. The test below checks the template grants exactly
 # this, and that answering the sample events never needs more.
@@ -311,6 +317,7 @@ ACTIONS: dict[str, set[str]] = {
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:Query",
+        *STAGING_ACTIONS,
     },
     "clear_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
     "pop_message": {
@@ -406,6 +413,40 @@ def test_an_append_that_trims_to_the_retention_cap_needs_no_more_than_granted(
     assert calls == ["TransactWriteItems", "Query", "TransactWriteItems"]  # no read-back
     count = service.get_store().get_session(OWNER, "trip-2026").message_count
     assert count == 5  # the first turn (2 of 3 rows) went
+    assert used <= granted("append_messages")
+
+
+def test_a_staged_append_after_a_dead_writer_needs_no_more_than_granted(
+    api_store: ChatStore,
+) -> None:
+    pk = {"S": "user-123#trip-2026"}
+    orphan = 10**15  # above last_seq: what a writer that died mid-batch left
+    api_store.client.update_item(
+        TableName=api_store.table_name,
+        Key={"pk": pk, "sk": {"S": "SESSION"}},
+        UpdateExpression="SET staging_id = :dead, staging_first = :seq, staging_last = :seq, "
+        "reserved_seq = :seq, staging_until = :lapsed",
+        ExpressionAttributeValues={
+            ":dead": {"S": "dead"},
+            ":seq": {"N": str(orphan)},
+            ":lapsed": {"N": "1"},
+        },
+    )
+    api_store.client.put_item(
+        TableName=api_store.table_name,
+        Item={"pk": pk, "sk": {"S": f"MSG#{orphan:020d}"}, "item": {"S": "{}"}},
+    )
+    event = json.loads((EVENTS / "append_messages.json").read_text())
+    items = [{"role": "user", "content": f"m{i}"} for i in range(150)]
+    event["body"] = json.dumps({"items": items})
+    used = record_actions()
+
+    response = handler_of("append_messages")(event, LambdaContext())
+
+    assert response["statusCode"] == 201, response["body"]
+    session, stored = api_store.read_newest(OWNER, "trip-2026", None)
+    assert (session.message_count, len(stored)) == (153, 153)  # the orphan is gone, unseen
+    assert used >= STAGING_ACTIONS  # the revoke and the staging both ran
     assert used <= granted("append_messages")
 
 

@@ -208,6 +208,24 @@ def test_a_cleared_history_never_replays(
     assert kinds(dynamodb_client, table_name, "s1") == left
 
 
+def test_the_clears_purge_keeps_a_record_the_key_wrote_meanwhile(
+    store: ChatStore, make_store: Callable[..., ChatStore]
+) -> None:
+    store.append_items(USER, "s1", [msg("old")], idempotency=record())
+    store.clear_items(USER, "s1")
+    other = make_store(session_ttl_seconds=LONG_TTL)
+
+    def reuse_the_key(**_: Any) -> None:  # between the purge's Query and its delete
+        other.append_items(USER, "s1", [msg("new")], idempotency=record())
+
+    store.client.meta.events.register("before-call.dynamodb.DeleteItem", reuse_the_key)
+    store.purge_trimmed(partition_key(USER, "s1"))
+
+    retried = other.append_items(USER, "s1", [msg("new")], idempotency=record())
+    assert retried.replay is not None  # the fresh record survived the purge
+    assert [m.item["content"] for m in store.read_newest(USER, "s1", None)[1]] == ["new"]
+
+
 def test_an_expired_and_re_created_session_never_replays(
     make_store: Callable[..., ChatStore], clock: FakeClock
 ) -> None:
@@ -221,8 +239,9 @@ def test_an_expired_and_re_created_session_never_replays(
     assert [m.item["content"] for m in store.read_newest(USER, "s2", None)[1]] == ["new"]
 
 
+@pytest.mark.parametrize("create_missing", [False, True], ids=["api-append", "sdk-append"])
 def test_a_header_from_before_history_start_keeps_its_records(
-    store: ChatStore, dynamodb_client: Any, table_name: str
+    store: ChatStore, dynamodb_client: Any, table_name: str, create_missing: bool
 ) -> None:
     first = store.append_items(USER, "s1", [msg("a")], idempotency=record())
     dynamodb_client.update_item(  # a header written before the attribute existed
@@ -230,7 +249,8 @@ def test_a_header_from_before_history_start_keeps_its_records(
         Key={"pk": {"S": partition_key(USER, "s1")}, "sk": {"S": "SESSION"}},
         UpdateExpression="REMOVE history_start",
     )
-    store.append_items(USER, "s1", [msg("b")])  # a later append does not start a new history
+    # A later append does not start a new history (an SDK append stamps the header's creation).
+    store.append_items(USER, "s1", [msg("b")], create_missing=create_missing)
 
     again = store.append_items(USER, "s1", [msg("a")], idempotency=record())
 

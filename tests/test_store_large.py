@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from chat_sessions import ChatStore, InvalidInputError, ItemTooLargeError, SessionNotFoundError
+from chat_sessions import (
+    ChatStore,
+    ConflictError,
+    InvalidInputError,
+    ItemTooLargeError,
+    SessionNotFoundError,
+)
 from chat_sessions.codec import MAX_ITEM_BYTES, MAX_NESTING
 from chat_sessions.idempotency import IdempotencyRecord
 from chat_sessions.keys import partition_key
@@ -324,3 +330,72 @@ def test_the_cascade_of_a_deleted_session_reaches_its_unfinished_batch(
     cascade(store, DynamoDBRecord(record))
 
     assert message_rows(dynamodb_client, table_name, "s1") == []  # orphans above last_seq too
+
+
+def reserve_by_hand(client: Any, table: str, session_id: str, seq: int, until: int) -> None:
+    """A reservation another writer holds (or held: ``until`` in the past), on the header."""
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": partition_key(USER, session_id)}, "sk": {"S": "SESSION"}},
+        UpdateExpression="SET staging_id = :other, staging_first = :seq, staging_last = :seq, "
+        "reserved_seq = :seq, staging_until = :until",
+        ExpressionAttributeValues={
+            ":other": {"S": "another-writer"},
+            ":seq": {"N": str(seq)},
+            ":until": {"N": str(until)},
+        },
+    )
+
+
+def test_no_batch_ever_lands_in_a_range_once_reserved(
+    store: ChatStore, dynamodb_client: Any, table_name: str
+) -> None:
+    store.create_session(USER, "s1")
+    ahead = store.get_session(USER, "s1").first_seq + 10**9  # a reservation 1,000 s ahead,
+    dynamodb_client.update_item(  # revoked and removed since: only its high-water mark is left
+        TableName=table_name,
+        Key={"pk": {"S": partition_key(USER, "s1")}, "sk": {"S": "SESSION"}},
+        UpdateExpression="SET reserved_seq = :seq",
+        ExpressionAttributeValues={":seq": {"N": str(ahead)}},
+    )
+
+    result = store.append_items(USER, "s1", [msg("after")])
+
+    assert result.first_seq > ahead  # never inside what a revoked writer may still delete
+    assert texts(store, "s1") == ["after"]
+
+
+def test_an_append_waits_a_bounded_time_for_a_live_reservation(
+    store: ChatStore, dynamodb_client: Any, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging, "WAIT_SECONDS", 0.3)
+    store.create_session(USER, "s1")
+    seq = store.get_session(USER, "s1").first_seq + 10
+    reserve_by_hand(dynamodb_client, table_name, "s1", seq, until=2**40)  # held, far from lapsing
+
+    with pytest.raises(ConflictError):
+        store.append_items(USER, "s1", [msg("blocked")])
+
+    assert texts(store, "s1") == []
+
+
+def test_a_window_whose_turn_is_too_long_to_reach_never_starts_mid_turn(
+    make_store: Callable[..., ChatStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_sessions.store import window
+
+    monkeypatch.setattr(window, "MAX_WINDOW_ROWS", 32)
+    store = make_store()
+    tool = {"type": "function_call_output", "call_id": "c", "output": "x"}
+    store.append_items(USER, "s1", [msg("q"), *[tool] * 90], create_missing=True)
+    scanned: list[int] = []
+    store.client.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: scanned.append(parsed["ScannedCount"])
+    )
+
+    _, found = store.read_window(USER, "s1", turns=2)
+
+    assert found == []  # no user message within reach: no window rather than half a turn
+    assert max(scanned) <= 32 + 1  # the header and at most the cap
+    store.append_items(USER, "s1", [msg("next")])
+    assert [m.item for m in store.read_window(USER, "s1", turns=2)[1]] == [msg("next")]

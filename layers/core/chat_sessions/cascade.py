@@ -4,8 +4,9 @@ The table's stream reaches it through filter criteria (template.yaml, ``CascadeF
 pass two kinds of record only:
 
 - ``REMOVE`` of a session header: a user's delete, or DynamoDB TTL's (``userIdentity`` of type
-  ``Service``, ``dynamodb.amazonaws.com``). The old image's ``last_seq`` bounds the purge, so a
-  session re-created with the same id keeps its new messages.
+  ``Service``, ``dynamodb.amazonaws.com``). The old image's ``last_seq`` (``reserved_seq`` past
+  an unfinished staged batch) bounds the purge, so a session re-created with the same id keeps
+  its new messages.
 - ``INSERT`` of a trim marker (written by a clear, a retention trim, or when an expired session is
   replaced): purge below the header's ``first_seq``, then delete the marker.
 - ``INSERT`` of a delete-all request: delete the user's session headers, each of which cascades
@@ -59,8 +60,10 @@ def cascade(store: ChatStore, record: DynamoDBRecord) -> int:
         old = stream.raw_event.get("OldImage", {})
         if "last_seq" not in old:
             raise UnexpectedRecordError("a removed header without its old image (needs OLD_IMAGE)")
-        # Rows of a staged batch that never committed lie above last_seq, up to reserved_seq.
-        reached = max(int(old.get(name, {"N": "0"})["N"]) for name in ("last_seq", "reserved_seq"))
+        # Rows of a staged batch that never committed lie above last_seq, up to reserved_seq
+        # (staging_last on a reservation taken before reserved_seq existed).
+        bounds = ("last_seq", "staging_last", "reserved_seq")
+        reached = max(int(old.get(name, {"N": "0"})["N"]) for name in bounds)
         deleted = store.purge_session(pk, up_to_seq=reached)
         expired = record.user_identity.get("principalId") == TTL_PRINCIPAL
         metrics.add_metric(

@@ -51,8 +51,9 @@ class ChatStore:
             ``CHAT_SESSIONS_{MIN,MAX}_SESSION_TTL_SECONDS``.
         max_stored_items: The retention cap (0: none); defaults to
             ``CHAT_SESSIONS_MAX_STORED_ITEMS``. See ``append_items``.
-        conflict_budget_seconds: How long a call that keeps meeting concurrent writers (or
-            throttled transactions) is retried before ``ConflictError``/``ThrottledError``.
+        conflict_budget_seconds: How long a call that gets no definite answer (concurrent
+            writers, throttling, 5xx, timeouts) is resent before ``ConflictError``,
+            ``ThrottledError`` or ``UnavailableError`` (at least 3 tries).
         sleep: How to wait between those tries (tests may inject one).
     """
 

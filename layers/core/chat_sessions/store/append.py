@@ -105,6 +105,8 @@ class _Plan:
     """The key's record is from an earlier history than this: overwrite it."""
     held: staging.Reservation | None = None
     """A staged batch's reservation: its rows are written; the commit moves the window."""
+    legacy_start: int | None = None
+    """A header from before ``history_start`` existed: stamp it with this (its creation)."""
 
 
 @dataclass(frozen=True)
@@ -274,12 +276,17 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
         f"first_seq = {first_seq}",
         "metadata = if_not_exists(metadata, :no_metadata)",
     ]
-    if call.create_missing:  # a header this write may create begins its history here
+    exists = "attribute_exists(pk) AND"
+    if plan.legacy_start is not None:  # an old header: its history began at its creation
+        update.sets.append("history_start = :legacy_start")
+        update.values[":legacy_start"] = n(plan.legacy_start)
+    elif call.create_missing:  # create the header, or append to one with a history start
+        exists = "attribute_not_exists(pk) OR"
+        update.conditions.append("attribute_exists(history_start)")
         update.sets.append("history_start = if_not_exists(history_start, :base)")
     update.adds.append("message_count :count")
     if call.turn is not None:
         _commit_turn(update, call.turn)
-    exists = "attribute_not_exists(pk) OR" if call.create_missing else "attribute_exists(pk) AND"
     return {
         "Update": {
             "TableName": ctx.table.name,
@@ -403,6 +410,8 @@ def _learn(
         raise ConflictError("this batch's reservation was revoked; nothing was stored")
     plan.replace_expired = False
     plan.trim, plan.uncapped = None, False
+    if call.create_missing and "history_start" not in current:
+        plan.legacy_start = header.history_start(current)  # stamped by the next attempt
     if plan.held is None and "staging_id" in current:  # a staged batch goes first
         plan.known_last = staging.highest_seq(current)
         return staging.wait_for(ctx, call.pk, current, now)

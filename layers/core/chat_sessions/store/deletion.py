@@ -69,7 +69,7 @@ def get(ctx: StoreContext, user_id: str, deletion_id: str) -> Deletion:
 
 def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seconds: float) -> int:
     """Carry out a delete-all request: delete each session header the user had when asking
-    (their ``REMOVE`` records then cascade), each page's deletes and the new total in one
+    (their ``REMOVE`` records then cascade), each page's deletes and their count in one
     transaction, so the count is exact whatever is retried, replayed or lost.
 
     Sessions created after the request stay. A finished request does nothing; one that runs out
@@ -84,7 +84,6 @@ def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seco
     found = ctx.table.get(key)
     if found is None or found["status"]["S"] == "done":
         return 0
-    total = number(found, "sessions_deleted")
     query: dict[str, Any] = {
         "IndexName": keys.ACTIVITY_INDEX,
         "KeyConditionExpression": "user_id = :user",
@@ -98,8 +97,7 @@ def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seco
     }
     deleted = 0
     for page in ctx.table.pages(query):
-        count = _delete_page(ctx, key, page["Items"], found["requested_at"], total)
-        deleted, total = deleted + count, total + count
+        deleted += _delete_page(ctx, key, page["Items"], found["requested_at"])
         if "LastEvaluatedKey" in page and time.monotonic() > deadline:
             raise DeletionIncompleteError("the deletion ran out of time; it resumes on retry")
     _progress(
@@ -111,8 +109,8 @@ def run(ctx: StoreContext, user_partition: str, deletion_sk: str, *, budget_seco
     return deleted
 
 
-def _delete_page(ctx: StoreContext, key: Item, headers: list[Item], asked: Item, total: int) -> int:
-    """Delete a page of headers and record the new total in one transaction, so the count is
+def _delete_page(ctx: StoreContext, key: Item, headers: list[Item], asked: Item) -> int:
+    """Delete a page of headers and count them in one transaction, so the count is
     exact whatever is retried or replayed: each delete is conditional on the header still being
     there (and created before the request), and those already gone are dropped and not counted.
     How many were deleted."""
@@ -133,12 +131,10 @@ def _delete_page(ctx: StoreContext, key: Item, headers: list[Item], asked: Item,
             "Update": {
                 "TableName": ctx.table.name,
                 "Key": key,
-                "UpdateExpression": "SET #status = :running, sessions_deleted = :total",
+                # ADD is exact here: the token makes a resend of this transaction a no-op.
+                "UpdateExpression": "SET #status = :running ADD sessions_deleted :count",
                 "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":running": s("running"),
-                    ":total": n(total + len(pending)),
-                },
+                "ExpressionAttributeValues": {":running": s("running"), ":count": n(len(pending))},
             }
         }
         try:

@@ -135,7 +135,8 @@ def history_start(header: Item) -> int:
     (trims leave it). Headers written before the attribute existed began at ``created_at``."""
     if "history_start" in header:
         return number(header, "history_start")
-    return to_micros(from_iso(header["created_at"]["S"]).timestamp())
+    # Less 1 µs: created_at's text can round 1 µs above the first batch's seq.
+    return to_micros(from_iso(header["created_at"]["S"]).timestamp()) - 1
 
 
 def session_of(header: Item, default_ttl_seconds: int) -> ChatSession:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chat_sessions import keys
 from chat_sessions.clock import to_iso
 from chat_sessions.codec import EncodedItem, starts_turn
-from chat_sessions.errors import ChatSessionsError
+from chat_sessions.errors import ConflictError, ThrottledError, UnavailableError
 
 from . import rows
 from .context import StoreContext
@@ -87,11 +87,11 @@ def marker(ctx: StoreContext, pk: str) -> Item:
 
 
 def put_marker(ctx: StoreContext, pk: str) -> None:
-    """A trim marker on its own, after a create replaced an expired header. Its key is chosen
-    once, so resends write the same item. The create has happened, so a failure here is only
-    logged: the session's own cascade purges those rows later (they lie below its
-    ``last_seq``)."""
+    """A trim marker on its own, after a create replaced an expired header (or may have: its
+    answer was lost). Its key is chosen once, so resends write the same item. The create has
+    happened, so a marker that gets no answer in time is only logged: the session's own cascade
+    purges those rows later (they lie below its ``last_seq``)."""
     try:
         ctx.table.call("put_item", TableName=ctx.table.name, Item=marker(ctx, pk))
-    except ChatSessionsError as exc:
+    except (ConflictError, ThrottledError, UnavailableError) as exc:  # no answer in time
         logger.warning("trim marker not written", extra={"error_code": exc.code})

@@ -75,8 +75,12 @@ def create(
         existing = failed.item
         if existing is None:
             return get(ctx, user_id, session_id), False
-        # Our own header, met by a retry whose first attempt was applied but not answered.
-        return session(ctx, existing), existing.get("written_by") == s(token)
+        if existing.get("written_by") != s(token):
+            return session(ctx, existing), False
+        # Our own header, met by a retry whose first attempt was applied but not answered: it
+        # may have replaced an expired one, whose rows then need the marker.
+        retention.put_marker(ctx, item["pk"]["S"])
+        return session(ctx, existing), True
     if "Attributes" in response:  # replaced an expired header TTL had not removed yet
         retention.put_marker(ctx, item["pk"]["S"])
     return session(ctx, item), True

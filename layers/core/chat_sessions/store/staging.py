@@ -36,9 +36,9 @@ REVOKED = "revoked:"
 UNRESERVED = "(attribute_not_exists(reserved_seq) OR reserved_seq < :base)"
 """A new batch's seqs lie above every seq ever reserved (``reserved_seq``, never removed), so a
 revoked range is never written again: a slow revoker's deletes can only meet its own orphans."""
-WAIT_SECONDS = 20.0
-"""How long an append waits for another's staged batch before ``ConflictError`` (under API
-Gateway's 29 s)."""
+WAIT_SECONDS = 5.0
+"""How long an append waits, each time it meets another's staged batch, before ``ConflictError``
+(409, retryable), so an API call ends within its function's timeout."""
 POLL_SECONDS = 0.1
 
 

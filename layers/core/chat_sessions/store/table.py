@@ -209,7 +209,7 @@ class Table:
             request = send(request)
             if not request:
                 return
-            self.backoff(attempt)
+            self.backoff(attempt, throttled=True)
         raise ThrottledError("DynamoDB is throttling requests; retry later")
 
 

@@ -55,14 +55,13 @@ def read_window(
 ) -> tuple[ChatSession, list[StoredMessage]]:
     """The session and its context window, oldest first: one Query sized to the window
     (``ROWS_PER_TURN`` rows a turn), doubling only while the last turns are longer."""
-    limit = ROWS_PER_TURN * max(turns, 1) + 1
+    limit = min(ROWS_PER_TURN * max(turns, 1) + 1, MAX_WINDOW_ROWS)
     while True:
         session, messages = history.read_newest(ctx, user_id, session_id, limit)
         items = [m.item for m in messages]
         enough = sum(starts_turn(item) for item in items) >= turns  # the window starts in it
-        if enough or len(messages) < limit or limit >= MAX_WINDOW_ROWS:
+        if enough or len(messages) < limit or limit == MAX_WINDOW_ROWS:
+            # At the cap, the turns that start within reach (none: an empty window).
             window = context_window(items, turns=turns, token_budget=token_budget)
-            if not window and limit >= MAX_WINDOW_ROWS:
-                return session, messages  # no user message in reach: what was read
             return session, messages[len(messages) - len(window) :]
-        limit *= 2
+        limit = min(limit * 2, MAX_WINDOW_ROWS)
