@@ -254,8 +254,10 @@ def test_a_replayed_large_batch_stores_nothing_and_leaves_nothing(
     items = [msg(f"m{i}") for i in range(200)]
 
     first = store.append_items(USER, "s1", items, idempotency=record)
+    calls = calls_of(store)
     again = store.append_items(USER, "s1", items, idempotency=record)
 
+    assert calls == ["GetItem", "GetItem"]  # the header and the record: nothing staged again
     assert first.replay is None and again.replay is not None
     assert (again.first_seq, again.last_seq) == (first.first_seq, first.last_seq)
     assert len(texts(store, "s1")) == 200

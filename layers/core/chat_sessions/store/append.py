@@ -147,6 +147,9 @@ def append(
     plan = _Plan(known_last=last_seq_hint or 0)
     if call.batch.fits_one_transaction:
         return _commit(ctx, call, plan)
+    earlier = _recorded_before_staging(ctx, call)
+    if earlier is not None:
+        return _replayed(earlier)
     token = new_token()  # chosen first: a reserve applied with its answer lost is still ours
     try:
         held = staging.reserve(ctx, call, plan.known_last, token)
@@ -159,6 +162,25 @@ def append(
     if result.replay is not None:  # recorded by an earlier call: this one stores nothing
         _abandon(ctx, call, token)
     return result
+
+
+def _recorded_before_staging(ctx: StoreContext, call: Append) -> StoredResponse | None:
+    """A staged batch's key recorded already in this history (two GetItems, only with a key):
+    a retry then stages nothing. The commit checks again, for a record written meanwhile."""
+    record = call.batch.record
+    if record is None:
+        return None
+    current = header.get(ctx, call.pk)
+    if current is None or not header.is_live(current, ctx.clock()):
+        return None
+    return idempotency.find(
+        ctx,
+        call.user_id,
+        call.session_id,
+        record.key,
+        record.request_hash,
+        history_start=header.history_start(current),
+    )
 
 
 def _abandon(ctx: StoreContext, call: Append, token: str) -> None:
