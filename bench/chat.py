@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 from agents import Agent
 
 from bench.meter import Cost, Meter
-from chat_sessions import ChatStore
+from chat_sessions import ChatStore, service
 from chat_sessions.agent_config import OfflineModel
 from chat_sessions.chat_app import create_chat_app
 from chat_sessions.turns import run_turn
@@ -100,14 +101,13 @@ def first_byte_latency(server: DynamoDBLocal, turns: int = 30) -> list[float]:
     )
     model = _StampedModel()
     app = create_chat_app(
-        store=lambda: store,
         agent=lambda: Agent(name="assistant", model=model),
         verifier=issuer.verifier,
     )
     headers = {"Authorization": f"Bearer {issuer.mint(USER)}", "Accept": "text/event-stream"}
     store.create_session(USER, "latency", title="bench")
     latencies = []
-    with serve(app) as url:
+    with patch.object(service, "get_store", lambda: store), serve(app) as url:
         for _ in range(turns):
             with httpx.stream(
                 "POST",

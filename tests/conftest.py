@@ -32,7 +32,7 @@ from chat_sessions.config import get_settings
 from chat_sessions.store.client import RETRY_CONFIG, default_client
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
 from chat_sessions_local.tables import create_table
-from support import FakeClock
+from support import ENCODED_ID, TRUSTED_SCOPE, FakeClock
 
 TTL_SECONDS = 3600
 API_TABLE = "chat-api"
@@ -120,6 +120,7 @@ def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
     """The state the sample events assume: user-123 owns trip-2026 (3 messages) and empty-chat,
     and has asked for a deletion of everything (not carried out here)."""
     monkeypatch.setenv("CHAT_SESSIONS_TABLE_NAME", API_TABLE)
+    monkeypatch.setenv("CHAT_SESSIONS_TRUSTED_SCOPE", TRUSTED_SCOPE)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     service.get_store.cache_clear()
     with mock_aws():
@@ -144,6 +145,7 @@ def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
             ],
         )
         store.create_session("user-123", "empty-chat", metadata={"topic": "misc"})
+        store.create_session("user-123", ENCODED_ID)
         store.create_session("user-456", "their-chat")
         store.request_deletion("user-123", deletion_id=SAMPLE_DELETION_ID)
         yield store

@@ -131,7 +131,7 @@ def test_a_retried_new_chat_lands_in_the_same_session_and_runs_once(store: ChatS
     session_id = first[2]["session_id"]
     assert session_id == derived_session_id(event["headers"]["idempotency-key"])
     assert len(history(store, session_id)) == 2  # one user message, one answer: the model ran once
-    assert len(store.list_sessions(OWNER).sessions) == 3  # trip-2026, empty-chat and this one
+    assert len(store.list_sessions(OWNER).sessions) == 4  # the sample's three and this one
 
 
 def test_a_retried_chat_turn_in_a_session_runs_once(store: ChatStore) -> None:
@@ -167,7 +167,7 @@ def test_a_bad_chat_key_is_400_before_anything_runs(store: ChatStore) -> None:
     status, _, body = invoke("chat_buffered", event)
 
     assert (status, body["error"]["code"]) == (400, "invalid_idempotency_key")
-    assert len(store.list_sessions(OWNER).sessions) == 2  # no session was created
+    assert len(store.list_sessions(OWNER).sessions) == 3  # the sample's: none was created
 
 
 # ------------------------------------------------------------------------------- local server

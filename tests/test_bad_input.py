@@ -34,12 +34,95 @@ def snapshot(local_api: Any, headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
+JSON = {"headers": {"content-type": "application/json"}}
 BIG_ITEM = {"role": "user", "content": "x" * MAX_API_ITEM_BYTES}
+DEEP_ITEM = b'{"items": [{"role": "user", "content": ' + b"[" * 10_000 + b"]" * 10_000 + b"}]}"
+DEEP_OBJECT = b'{"items": [' + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"]}"
 CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
+    "item nested 10,000 deep": (
+        "POST",
+        "/v1/sessions/s1/messages",
+        {"content": DEEP_ITEM, **JSON},
+        400,
+        "malformed_json",
+    ),
+    "object item nested 10,000 deep": (
+        "POST",
+        "/v1/sessions/s1/messages",
+        {"content": DEEP_OBJECT, **JSON},
+        400,
+        "malformed_json",
+    ),
+    "5,000-digit number in an item": (
+        "POST",
+        "/v1/sessions/s1/messages",
+        {
+            "content": b'{"items": [{"role": "user", "content": "x", "n": ' + b"7" * 5000 + b"}]}",
+            **JSON,
+        },
+        400,
+        "malformed_json",
+    ),
+    "5,000-digit ttl_seconds": (
+        "POST",
+        "/v1/sessions",
+        {"content": b'{"ttl_seconds": ' + b"9" * 5000 + b"}", **JSON},
+        400,
+        "malformed_json",
+    ),
+    "4,000-digit ttl_seconds": (
+        "POST",
+        "/v1/sessions",
+        {"content": b'{"ttl_seconds": ' + b"9" * 4000 + b"}", **JSON},
+        422,
+        "invalid_input",
+    ),
+    "lone surrogate in an item": (
+        "POST",
+        "/v1/sessions/s1/messages",
+        {"content": b'{"items": [{"role": "user", "content": "\\ud83d"}]}', **JSON},
+        400,
+        "malformed_json",
+    ),
+    "a role that is a list": (
+        "POST",
+        "/v1/sessions/s1/messages",
+        {"json": {"items": [{"role": ["user"], "content": "x"}]}},
+        403,
+        "item_not_allowed",
+    ),
+    "a privileged item with a huge type": (
+        "POST",
+        "/v1/sessions/s1/messages",
+        {"json": {"items": [{"type": "x" * 200_000}]}},
+        403,
+        "item_not_allowed",
+    ),
+    "repeated limit": ("GET", "/v1/sessions?limit=1&limit=2", {}, 422, "validation_failed"),
+    "repeated metadata filter": (
+        "GET",
+        "/v1/sessions?metadata.a=1&metadata.a=2",
+        {},
+        422,
+        "validation_failed",
+    ),
     # name: (method, path, request options, status, error code)
-    "malformed json": ("POST", "/v1/sessions", {"content": b'{"title": '}, 400, "malformed_json"),
+    "malformed json": (
+        "POST",
+        "/v1/sessions",
+        {"content": b'{"title": ', **JSON},
+        400,
+        "malformed_json",
+    ),
     "json array body": ("PATCH", "/v1/sessions/s1", {"json": ["title"]}, 422, "validation_failed"),
-    "not utf-8": ("POST", "/v1/sessions", {"content": b"\xff\xfe\x00"}, 400, "malformed_json"),
+    "not utf-8": (
+        "POST",
+        "/v1/sessions",
+        {"content": b"\xff\xfe\x00", **JSON},
+        400,
+        "malformed_json",
+    ),
+    "no content type": ("POST", "/v1/sessions", {"content": b"{}"}, 415, "unsupported_media_type"),
     "missing body": ("POST", "/v1/sessions/s1/messages", {}, 422, "validation_failed"),
     "wrong type": ("PATCH", "/v1/sessions/s1", {"json": {"title": 7}}, 422, "validation_failed"),
     "null items": (
@@ -151,14 +234,26 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         422,
         "invalid_input",
     ),
-    "id with a space": ("GET", "/v1/sessions/bad%20id", {}, 422, "validation_failed"),
-    "id with a hash": ("GET", "/v1/sessions/a%23b", {}, 422, "validation_failed"),
-    "id with unicode": ("GET", "/v1/sessions/caf%C3%A9", {}, 422, "validation_failed"),
-    "id over 128 chars": ("GET", "/v1/sessions/" + "a" * 129, {}, 422, "validation_failed"),
-    "id over 128 chars on create": (
+    "id over 1,024 bytes": ("GET", "/v1/sessions/" + "%C3%A9" * 513, {}, 422, "validation_failed"),
+    "id with a control character": ("GET", "/v1/sessions/a%0Ab", {}, 422, "validation_failed"),
+    "id over 1,024 bytes on create": (
         "POST",
         "/v1/sessions",
-        {"json": {"session_id": "a" * 129}},
+        {"json": {"session_id": "a" * 1025}},
+        422,
+        "validation_failed",
+    ),
+    "id with a slash on create": (
+        "POST",
+        "/v1/sessions",
+        {"json": {"session_id": "a/b"}},
+        422,
+        "validation_failed",
+    ),
+    "dot-dot id on create": (
+        "POST",
+        "/v1/sessions",
+        {"json": {"session_id": ".."}},
         422,
         "validation_failed",
     ),
@@ -180,8 +275,9 @@ def test_bad_input_is_rejected_and_loses_nothing(
     local_api: Any, headers: dict[str, str], stored: dict[str, Any], case: str
 ) -> None:
     method, path, options, status, code = CASES[case]
+    options = {**options, "headers": {**headers, **options.get("headers", {})}}
 
-    response = local_api.request(method, path, headers=headers, **options)
+    response = local_api.request(method, path, **options)
 
     assert response.status_code == status, response.text[:500]
     body = response.json()

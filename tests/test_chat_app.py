@@ -15,11 +15,13 @@ import httpx
 import pytest
 from agents import Agent, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+from test_upstream import PROVIDER_FAILURES, RATE_LIMITED, SECRET, Failure
 
-from chat_sessions import ChatStore
+from chat_sessions import ChatStore, service
 from chat_sessions.agent_config import OfflineModel, offline_reply
 from chat_sessions.chat_app import create_chat_app
 from chat_sessions.titles import generate_title, heuristic_title
+from chat_sessions.turns import TurnSettings
 from chat_sessions_local.issuer import DevIssuer
 from chat_sessions_local.serving import serve
 
@@ -63,15 +65,14 @@ class ChatServer:
 
 @pytest.fixture
 def chat_server(
-    make_store: Callable[..., ChatStore], dev_issuer: DevIssuer
+    make_store: Callable[..., ChatStore], dev_issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ChatServer]:
     store = make_store(clock=time.time)
+    monkeypatch.setattr(service, "get_store", lambda: store)
     gate = Gate()
     server_state = ChatServer("", store, dev_issuer, gate)
     server_state.agent.append(Agent(name="assistant", model=OfflineModel(pause=gate.pause)))
-    app = create_chat_app(
-        store=lambda: store, agent=lambda: server_state.agent[0], verifier=dev_issuer.verifier
-    )
+    app = create_chat_app(agent=lambda: server_state.agent[0], verifier=dev_issuer.verifier)
     with serve(app) as url:
         server_state.url = url
         store.create_session(USER, "c1")
@@ -252,22 +253,129 @@ def test_tool_calls_and_outputs_are_streamed_in_order(chat_server: ChatServer) -
     ]  # fmt: skip
 
 
-def test_a_failing_model_ends_with_a_retryable_error_and_stores_nothing(
-    chat_server: ChatServer,
-) -> None:
-    model = ScriptedModel([ModelStep.raise_error(RuntimeError("provider down"))])
-    chat_server.agent[0] = Agent(name="assistant", model=model)
+# ------------------------------------------------------------------------------ failed turns
 
+
+def failing_agent(error: Exception) -> Agent[Any]:
+    return Agent(name="assistant", model=ScriptedModel([ModelStep.raise_error(error)]))
+
+
+def chat_buffered(server: ChatServer, message: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/v1/sessions/c1/chat",
+        json={"message": message},
+        headers=server.headers(stream=False),
+        timeout=10,
+    )
+
+
+def assert_nothing_stored_and_the_session_free(server: ChatServer) -> None:
+    assert stored_items(server) == []
+    server.agent[0] = Agent(name="assistant", model=OfflineModel())
+    assert chat_once(server, "again")[-1]["event"] == "done"  # the lease was released
+
+
+@pytest.mark.parametrize("failure", PROVIDER_FAILURES, ids=lambda f: f.name)
+def test_a_provider_failure_is_the_same_error_buffered_and_streamed(
+    chat_server: ChatServer, failure: Failure
+) -> None:
+    chat_server.agent[0] = failing_agent(failure.make())
+    buffered = chat_buffered(chat_server, "hello?")
+    chat_server.agent[0] = failing_agent(failure.make())
     events = chat_once(chat_server, "hello?")
 
-    assert events[-1]["event"] == "error"
+    body = buffered.json()["error"]
+    assert (buffered.status_code, body["code"]) == (failure.status, failure.code)
+    retry_after = None if failure.retry_after is None else str(failure.retry_after)
+    assert buffered.headers.get("retry-after") == retry_after
+    expected = {"code": failure.code, "message": body["message"], "retryable": failure.retryable}
+    if failure.retry_after is not None:
+        expected["retry_after"] = failure.retry_after
+    assert [e["event"] for e in events] == ["error"]
+    assert events[-1]["data"] == expected
+    assert SECRET not in buffered.text + json.dumps(events)
+    assert_nothing_stored_and_the_session_free(chat_server)
+
+
+@function_tool(failure_error_function=None)  # the SDK raises instead of telling the model
+def broken_lookup(hotel: str) -> str:
+    """Review score of a hotel."""
+    raise ValueError(f"lookup failed for {hotel}")
+
+
+def test_a_tool_that_raises_is_a_502_agent_failed(chat_server: ChatServer) -> None:
+    def agent() -> Agent[Any]:
+        steps = [[function_call("broken_lookup", {"hotel": "Alfama"}, call_id="call_9")]]
+        return Agent(name="assistant", model=ScriptedModel(steps), tools=[broken_lookup])
+
+    chat_server.agent[0] = agent()
+    buffered = chat_buffered(chat_server, "Reviews?")
+    chat_server.agent[0] = agent()
+    events = chat_once(chat_server, "Reviews?")
+
+    assert (buffered.status_code, buffered.json()["error"]["code"]) == (502, "agent_failed")
+    assert "retry-after" not in buffered.headers
+    assert [e["event"] for e in events] == ["tool_call", "error"]
     assert events[-1]["data"] == {
-        "code": "model_error",
+        "code": "agent_failed",
         "message": "the agent run failed",
+        "retryable": False,
+    }
+    assert_nothing_stored_and_the_session_free(chat_server)
+
+
+def test_a_turn_over_its_time_limit_is_a_504(
+    make_store: Callable[..., ChatStore], dev_issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(clock=time.time)
+    monkeypatch.setattr(service, "get_store", lambda: store)
+    store.create_session(USER, "c1")
+
+    async def slow(call: Any) -> Any:
+        await asyncio.sleep(5)
+        return [assistant_message("too late")]
+
+    app = create_chat_app(
+        agent=lambda: Agent(name="assistant", model=ScriptedModel([ModelStep.respond(slow)])),
+        verifier=dev_issuer.verifier,
+        settings=TurnSettings(timeout_seconds=0.2),
+    )
+    with serve(app) as url:
+        server = ChatServer(url, store, dev_issuer, Gate())
+        buffered = chat_buffered(server, "hi")
+        events = chat_once(server, "hi")
+
+    assert (buffered.status_code, buffered.json()["error"]["code"]) == (504, "turn_timeout")
+    assert events[-1]["data"] == {
+        "code": "turn_timeout",
+        "message": "the agent run took longer than 0.2 seconds",
         "retryable": True,
     }
-    assert [e["event"] for e in events].count("error") == 1
-    assert stored_items(chat_server) == []
+    assert stored_items(server) == []
+
+
+JSON = {"headers": {"Content-Type": "application/json"}}
+
+
+def test_our_own_bug_is_a_500_internal_error(chat_server: ChatServer) -> None:
+    def broken_append(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"a bug in our code {SECRET}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat_server.store, "append_items", broken_append)
+        buffered = chat_buffered(chat_server, "hello?")
+        events = chat_once(chat_server, "hello?")
+
+    assert buffered.status_code == 500
+    assert buffered.json() == {"error": {"code": "internal_error", "message": "internal error"}}
+    assert SECRET not in buffered.text
+    assert events[-1]["event"] == "error"
+    assert events[-1]["data"] == {
+        "code": "internal_error",
+        "message": "internal error",
+        "retryable": False,
+    }
+    assert_nothing_stored_and_the_session_free(chat_server)
 
 
 @pytest.mark.parametrize(
@@ -281,15 +389,18 @@ def test_a_failing_model_ends_with_a_retryable_error_and_stores_nothing(
             422,
             "validation_failed",
         ),
-        ("/v1/sessions/c1/chat", {"content": b"{not json"}, 400, "malformed_json"),
-        ("/v1/sessions/bad%20id/chat", {"json": {"message": "hi"}}, 422, "validation_failed"),
+        ("/v1/sessions/c1/chat", {"content": b"{not json", **JSON}, 400, "malformed_json"),
+        ("/v1/sessions/c1/chat", {"content": b"{}"}, 415, "unsupported_media_type"),
+        ("/v1/sessions/bad%0Aid/chat", {"json": {"message": "hi"}}, 422, "validation_failed"),
         ("/v1/sessions/missing/chat", {"json": {"message": "hi"}}, 404, "session_not_found"),
     ],
 )
 def test_bad_requests_get_the_api_error_before_any_stream(
     chat_server: ChatServer, path: str, options: dict[str, Any], status: int, code: str
 ) -> None:
-    response = httpx.post(f"{chat_server.url}{path}", headers=chat_server.headers(), **options)
+    options = dict(options)  # the parameters are shared by both backends' runs
+    headers = {**chat_server.headers(), **options.pop("headers", {})}
+    response = httpx.post(f"{chat_server.url}{path}", headers=headers, **options)
 
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
@@ -366,6 +477,23 @@ async def test_a_configured_model_writes_the_title_and_failures_fall_back() -> N
     assert await generate_title("Plan a weekend in Lisbon", writer) == "Lisbon Family Weekend"
     assert await generate_title("Plan a weekend in Lisbon", broken) == "Plan a weekend in Lisbon"
     assert await generate_title("x", OfflineModel()) == "x"
+
+
+async def test_a_slow_or_limited_title_model_never_holds_or_fails_the_turn() -> None:
+    async def slow(call: Any) -> Any:
+        await asyncio.sleep(5)
+        return [assistant_message("Too late")]
+
+    limited = ScriptedModel([ModelStep.raise_error(RATE_LIMITED.make())])
+    started = time.monotonic()
+
+    slow_title = await generate_title(
+        "Plan a weekend in Lisbon", ScriptedModel([ModelStep.respond(slow)]), timeout_seconds=0.1
+    )
+
+    assert slow_title == "Plan a weekend in Lisbon"
+    assert time.monotonic() - started < 2
+    assert await generate_title("Plan a weekend in Lisbon", limited) == "Plan a weekend in Lisbon"
 
 
 def test_idle_streams_get_heartbeats(

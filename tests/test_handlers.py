@@ -19,9 +19,10 @@ from handlers import (
 )
 
 from chat_sessions import ChatStore, service
-from chat_sessions.api import ROUTES
 from chat_sessions.config import get_settings
+from chat_sessions.edge.routes import ROUTES
 from chat_sessions.idempotency import derived_session_id
+from support import ENCODED_ID
 
 OWNER = "user-123"
 SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
@@ -72,7 +73,7 @@ def existing_unchanged(body: Any, store: ChatStore) -> None:
 
 
 def listed(body: Any, store: ChatStore) -> None:
-    assert [s["session_id"] for s in body["sessions"]] == ["empty-chat", "trip-2026"]
+    assert [s["session_id"] for s in body["sessions"]] == [ENCODED_ID, "empty-chat", "trip-2026"]
     assert body["next_cursor"] is None
 
 
@@ -95,6 +96,10 @@ def got(body: Any, store: ChatStore) -> None:
     assert (body["title"], body["message_count"]) == ("Lisbon trip", 3)
 
 
+def got_encoded(body: Any, store: ChatStore) -> None:
+    assert body["session_id"] == ENCODED_ID
+
+
 def updated(body: Any, store: ChatStore) -> None:
     assert (body["title"], body["metadata"]) == (
         "Lisbon in May",
@@ -105,7 +110,7 @@ def updated(body: Any, store: ChatStore) -> None:
 
 def deleted(body: Any, store: ChatStore) -> None:
     assert body is None
-    assert [s.session_id for s in store.list_sessions(OWNER).sessions] == ["empty-chat"]
+    assert [s.session_id for s in store.list_sessions(OWNER).sessions] == [ENCODED_ID, "empty-chat"]
 
 
 def nothing_deleted(body: Any, store: ChatStore) -> None:
@@ -208,6 +213,7 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "get_session__other_user.json": (404, error("session_not_found")),
     "get_session__missing.json": (404, error("session_not_found")),
     "get_session__bad_id.json": (422, error("validation_failed")),
+    "get_session__encoded_id.json": (200, got_encoded),
     "update_session.json": (200, updated),
     "update_session__wrong_type.json": (422, error("validation_failed")),
     "delete_session.json": (204, deleted),
@@ -222,6 +228,7 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "append_messages__idempotency_key.json": (201, appended),
     "append_messages__empty_items.json": (422, error("validation_failed")),
     "append_messages__other_user.json": (404, error("session_not_found")),
+    "append_messages__tool_call_untrusted.json": (403, error("item_not_allowed")),
     "clear_messages.json": (204, cleared),
     "pop_message.json": (200, popped),
     "pop_message__empty.json": (404, error("message_not_found")),

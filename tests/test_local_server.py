@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chat_sessions.api import ROUTES
+from chat_sessions.edge.routes import ROUTES
 from chat_sessions.keys import partition_key
 from chat_sessions_local.dev import TABLE, local_stack
 from chat_sessions_local.dynamodb_local import free_port

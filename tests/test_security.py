@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chat_sessions.api import ROUTES
+from chat_sessions.edge.routes import ROUTES
 from chat_sessions_local.issuer import DEV_AUDIENCE, DevIssuer
 
 ALICE, BOB = "alice", "bob"

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from agents import Agent, ModelSettings, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from agents.usage import Usage
+from test_upstream import PROVIDER_FAILURES, RATE_LIMITED, SECRET, Failure
 
 from chat_sessions import ChatStore, SessionNotFoundError
-from chat_sessions.errors import TurnInProgressError, TurnLostError
+from chat_sessions.errors import (
+    TurnFailedError,
+    TurnInProgressError,
+    TurnLostError,
+    TurnTimeoutError,
+)
+from chat_sessions.http import status_of
 from chat_sessions.store import TurnCommit
-from chat_sessions.turns import TurnFailedError, TurnSettings, context_window, run_turn
+from chat_sessions.turns import TurnSettings, context_window, run_turn
 from support import FakeClock
 
 USER = "erin"
@@ -150,22 +160,116 @@ async def test_a_tool_call_and_its_output_stream_and_are_stored(chat: ChatStore)
     assert [m.item for m in stored] == result.stored_items
 
 
-async def test_a_model_error_stores_nothing_and_frees_the_session(chat: ChatStore) -> None:
+async def assert_the_session_is_free(chat: ChatStore, history: list[dict[str, Any]]) -> None:
+    """Nothing of the failed turn was stored, and its lease is gone: the next turn runs."""
+    _, stored = chat.read_newest(USER, "c1", None)
+    assert [m.item for m in stored] == history
+    retry, _ = agent_with([[assistant_message("Now it works.")]])
+    result = await run_turn(chat, retry, USER, "c1", "Again?", Recorder())
+    assert result.message_count == len(history) + 2
+
+
+@pytest.mark.parametrize("failure", PROVIDER_FAILURES, ids=lambda f: f.name)
+async def test_a_provider_failure_is_its_error_stores_nothing_and_frees_the_session(
+    chat: ChatStore, failure: Failure
+) -> None:
     chat.append_items(USER, "c1", [user("earlier"), answer("before")])
     agent, _ = agent_with([
         [function_call("get_reviews", {"hotel": "Alfama"}, call_id="call_1")],
-        ModelStep.raise_error(RuntimeError("the model provider is down")),
+        ModelStep.raise_error(failure.make()),
     ])  # fmt: skip
 
     with pytest.raises(TurnFailedError) as failed:
         await run_turn(chat, agent, USER, "c1", "Reviews?", Recorder())
 
-    assert (failed.value.code, failed.value.retryable) == ("model_error", True)
-    _, stored = chat.read_newest(USER, "c1", None)
-    assert [m.item for m in stored] == [user("earlier"), answer("before")]
-    retry, _ = agent_with([[assistant_message("Now it works.")]])
-    result = await run_turn(chat, retry, USER, "c1", "Reviews?", Recorder())
-    assert result.message_count == 4
+    assert (status_of(failed.value), failed.value.code) == (failure.status, failure.code)
+    assert failed.value.retryable is failure.retryable
+    assert failed.value.retry_after_seconds == failure.retry_after
+    await assert_the_session_is_free(chat, [user("earlier"), answer("before")])
+
+
+@function_tool(failure_error_function=None)  # the SDK raises instead of telling the model
+def broken_lookup(hotel: str) -> str:
+    """Review score of a hotel."""
+    raise ValueError(f"lookup failed for {hotel}")
+
+
+async def test_a_tool_that_raises_fails_the_turn_as_the_agents_failure(chat: ChatStore) -> None:
+    model = ScriptedModel([
+        [function_call("broken_lookup", {"hotel": "Alfama"}, call_id="call_1")],
+        [assistant_message("never reached")],
+    ])  # fmt: skip
+    agent = Agent(name="assistant", model=model, tools=[broken_lookup])
+
+    with pytest.raises(TurnFailedError) as failed:
+        await run_turn(chat, agent, USER, "c1", "Reviews?", Recorder())
+
+    assert (type(failed.value), status_of(failed.value)) == (TurnFailedError, 502)
+    assert (failed.value.code, failed.value.retryable) == ("agent_failed", False)
+    await assert_the_session_is_free(chat, [])
+
+
+async def test_a_store_bug_is_not_dressed_as_the_agents_failure(
+    chat: ChatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_append(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in our code")
+
+    monkeypatch.setattr(chat, "append_items", broken_append)
+    agent, _ = agent_with([[assistant_message("Hello")]])
+
+    with pytest.raises(RuntimeError, match="a bug in our code"):
+        await run_turn(chat, agent, USER, "c1", "Hi", Recorder())
+
+    monkeypatch.undo()
+    await assert_the_session_is_free(chat, [])
+
+
+async def test_a_forwarding_bug_is_not_dressed_as_the_agents_failure(chat: ChatStore) -> None:
+    async def broken_emit(name: str, data: dict[str, Any]) -> None:
+        raise KeyError("a bug in our code")
+
+    agent, _ = agent_with([[assistant_message("Hello")]])
+
+    with pytest.raises(KeyError):
+        await run_turn(chat, agent, USER, "c1", "Hi", broken_emit)
+
+    await assert_the_session_is_free(chat, [])
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def turn_logs() -> Iterator[Records]:
+    logger = logging.getLogger("chat_sessions.turns")
+    handler = Records()
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+async def test_a_failed_run_is_logged_once_by_cause_and_code_without_content(
+    chat: ChatStore, turn_logs: Records, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chat-sessions-ChatFunction-X1")
+    agent, _ = agent_with([ModelStep.raise_error(RATE_LIMITED.make())])
+
+    with pytest.raises(TurnFailedError):
+        await run_turn(chat, agent, USER, "c1", f"private question: {SECRET}", Recorder())
+
+    (record,) = turn_logs.records
+    assert record.getMessage() == (
+        "agent run failed in chat-sessions-ChatFunction-X1: "
+        "openai.RateLimitError (model_rate_limited, 503)"
+    )
+    assert SECRET not in str(vars(record))
 
 
 async def test_the_second_turn_sees_the_first(chat: ChatStore) -> None:
@@ -220,9 +324,9 @@ def test_a_lapsed_lease_cannot_commit(chat: ChatStore, clock: FakeClock) -> None
     chat.begin_turn(USER, "c1", "next", lease_seconds=60)  # the commit released the lease
 
 
-async def test_a_run_over_the_time_limit_stores_nothing(chat: ChatStore) -> None:
-    import asyncio
-
+async def test_a_run_over_the_time_limit_stores_nothing(
+    chat: ChatStore, turn_logs: Records
+) -> None:
     async def slow(call: Any) -> Any:
         await asyncio.sleep(5)
         return [assistant_message("too late")]
@@ -230,9 +334,11 @@ async def test_a_run_over_the_time_limit_stores_nothing(chat: ChatStore) -> None
     agent, _ = agent_with([ModelStep.respond(slow)])
     settings = TurnSettings(timeout_seconds=0.2)
 
-    with pytest.raises(TurnFailedError) as failed:
+    with pytest.raises(TurnTimeoutError) as failed:
         await run_turn(chat, agent, USER, "c1", "hi", Recorder(), settings)
 
-    assert (failed.value.code, failed.value.retryable) == ("timeout", True)
+    assert (status_of(failed.value), failed.value.code) == (504, "turn_timeout")
+    assert (failed.value.retryable, failed.value.retry_after_seconds) == (True, None)
+    assert [r.__dict__["cause"] for r in turn_logs.records] == ["TimeoutError"]
     assert chat.read_newest(USER, "c1", None)[1] == []
     chat.begin_turn(USER, "c1", "next", lease_seconds=60)  # the lease was released

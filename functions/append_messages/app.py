@@ -4,13 +4,13 @@ from aws_lambda_powertools.event_handler import Response
 
 from chat_sessions import service
 from chat_sessions.api import (
-    MAX_APPEND_BODY_BYTES,
     IdempotencyKey,
     caller,
     http_app,
     json_response,
     lambda_handler,
     replayed,
+    trusted,
 )
 from chat_sessions.models import ApiSessionId
 from chat_sessions.schemas import AppendedPublic, MessagesAppend
@@ -22,8 +22,10 @@ app = http_app()
 def append_messages(
     session_id: ApiSessionId, body: MessagesAppend, idempotency_key: IdempotencyKey = None
 ) -> Response[AppendedPublic]:
-    appended, replay = service.append_messages(caller(app), session_id, body, idempotency_key)
+    appended, replay = service.append_messages(
+        caller(app), session_id, body, idempotency_key, trusted=trusted(app)
+    )
     return json_response(appended, status=201, headers=replayed(replay))
 
 
-handler = lambda_handler(app, max_body_bytes=MAX_APPEND_BODY_BYTES)
+handler = lambda_handler(app)

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from chat_sessions.api import path_pattern
+from chat_sessions.edge.routes import path_pattern
 
 from .tables import TEMPLATE, load_template
 

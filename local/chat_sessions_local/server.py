@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
+from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chat_sessions import service
 from chat_sessions.agent_config import AgentSettings, build_agent
 from chat_sessions.chat_app import create_chat_app
 from chat_sessions.errors import UnauthorizedError
@@ -40,18 +40,20 @@ from .openapi import openapi_document
 
 _SWAGGER_UI = Path(swagger_ui.__file__).parent
 _CHAT_PATH = re.compile(r"/v1/chat|/v1/sessions/[^/]+/(chat|title)")
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGIApp:
+def create_app(
+    issuer: DevIssuer, verifier: TokenVerifier | None = None, *, chat_url: bool = True
+) -> ASGIApp:
     """The server's ASGI app; ``verifier`` defaults to the issuer's own keys and audience.
 
     The chat routes go to the chat app itself (what the chat function URL serves, streaming),
     verifying tokens with the same verifier; everything else goes through API Gateway's routing.
+    With ``chat_url=False`` the chat routes go through API Gateway too, to the buffered chat
+    function (Mangum), as the deployed HTTP API routes them.
     """
     check = verifier or issuer.verifier()
     chat = create_chat_app(
-        store=service.get_store,
         agent=build_agent,
         verifier=lambda: check,
         settings=AgentSettings().turn_settings(),
@@ -60,7 +62,7 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGI
 
     async def gateway(request: Request) -> Response:
         body = await request.body()
-        route, parameters = sam.route_for(request.method, request.url.path)
+        route, parameters = sam.route_for(request.method, request.scope["path"])
         claims = None
         if route.authorized:
             try:
@@ -90,7 +92,9 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGI
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(openapi_document())
 
-    async def swagger(request: Request) -> HTMLResponse:
+    async def swagger(request: Request) -> Response:
+        if request.query_params.get("format") == "json":  # the page's own link to the document
+            return await openapi(request)
         # Inlines the assets Powertools ships: the page works offline.
         html = generate_swagger_html(
             json.dumps(openapi_document()),
@@ -102,26 +106,33 @@ def create_app(issuer: DevIssuer, verifier: TokenVerifier | None = None) -> ASGI
         )
         return HTMLResponse(html)
 
-    gateway_app = Starlette(
+    pages = Starlette(
         routes=[
             StarletteRoute("/.well-known/openid-configuration", openid_configuration),
             StarletteRoute("/.well-known/jwks.json", jwks),
             StarletteRoute("/openapi.json", openapi),
             StarletteRoute("/docs", swagger),
-            StarletteRoute("/{path:path}", gateway, methods=_METHODS),
         ]
     )
-    return _ChatFirst(chat, gateway_app)
+    return _Dispatch(pages, chat if chat_url else None, request_response(gateway))
 
 
-class _ChatFirst:
-    """Sends the chat paths to the chat app (as the function URL would), the rest to the gateway."""
+_PAGES = frozenset({"/.well-known/openid-configuration", "/.well-known/jwks.json"})
+_PAGES |= {"/openapi.json", "/docs"}
 
-    def __init__(self, chat: ASGIApp, gateway: ASGIApp) -> None:
-        self.chat, self.gateway = chat, gateway
+
+class _Dispatch:
+    """The server's own pages; the chat paths to the chat app (as the function URL would, unless
+    the chat goes through the gateway); every other path, whatever its bytes, to the gateway."""
+
+    def __init__(self, pages: ASGIApp, chat: ASGIApp | None, gateway: ASGIApp) -> None:
+        self.pages, self.chat, self.gateway = pages, chat, gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _CHAT_PATH.fullmatch(scope["path"]):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in _PAGES:  # lifespan events go to Starlette
+            await self.pages(scope, receive, send)
+        elif self.chat is not None and _CHAT_PATH.fullmatch(path):
             await self.chat(scope, receive, send)
         else:
             await self.gateway(scope, receive, send)
@@ -146,7 +157,7 @@ def _event(
         "domainPrefix": "local",
         "http": {
             "method": request.method,
-            "path": request.url.path,
+            "path": request.scope["path"],
             "protocol": "HTTP/1.1",
             "sourceIp": request.client.host if request.client else "127.0.0.1",
             "userAgent": request.headers.get("user-agent", ""),
@@ -158,13 +169,15 @@ def _event(
         "timeEpoch": int(now * 1000),
     }
     if claims is not None:
-        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        scope = claims.get("scope")  # API Gateway lists the token's scopes
+        scopes = scope.split() if isinstance(scope, str) else None
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": scopes}}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.key,
-        "rawPath": request.url.path,
+        "rawPath": request.scope["path"],  # decoded, as API Gateway's HTTP API sends it
         "rawQueryString": request.url.query,
-        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "headers": {k: ",".join(request.headers.getlist(k)) for k in request.headers},  # joined
         "requestContext": context,
         "isBase64Encoded": False,
     }

@@ -1,7 +1,8 @@
-"""The HTTP edge every per-route function shares: resolver, identity, the error table, the entry.
+"""The edge (``chat_sessions.edge``) for the per-route functions, on Powertools' resolver.
 
 A function is a few lines: ``app = http_app()``, one typed route calling one ``service`` function,
-``handler = lambda_handler(app)``. Status codes for errors are decided here, once, by error type.
+``handler = lambda_handler(app)``. The handler runs the edge's checks before the resolver sees the
+event; statuses come from the one table in ``chat_sessions.http``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Annotated, Any, cast
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -23,52 +25,26 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from .edge import json_body
+from .edge.events import for_the_framework
+from .edge.identity import caller_of_event
+from .edge.request import screen, validation_error
+from .edge.routes import methods_for
 from .errors import (
-    BodyTooLargeError,
     ChatSessionsError,
     MalformedJsonError,
     MethodNotAllowedError,
     RouteNotFoundError,
-    UnauthorizedError,
-    ValidationFailedError,
 )
 from .http import error_body, error_headers, status_of
-from .idempotency import REPLAYED_HEADER
+from .idempotency import KEY_HEADER, KEY_HEADER_DESCRIPTION, REPLAYED_HEADER
 from .models import check_metadata
 from .observability import logger, metrics, tracer
-
-MAX_BODY_BYTES = 16 * 1024
-MAX_APPEND_BODY_BYTES = 5 * 1024 * 1024
-
-ROUTES: tuple[tuple[str, str], ...] = (
-    ("POST", "/v1/sessions"),
-    ("GET", "/v1/sessions"),
-    ("GET", "/v1/sessions/{session_id}"),
-    ("PATCH", "/v1/sessions/{session_id}"),
-    ("DELETE", "/v1/sessions/{session_id}"),
-    ("DELETE", "/v1/sessions"),
-    ("GET", "/v1/deletions/{deletion_id}"),
-    ("GET", "/v1/sessions/{session_id}/messages"),
-    ("POST", "/v1/sessions/{session_id}/messages"),
-    ("DELETE", "/v1/sessions/{session_id}/messages"),
-    ("DELETE", "/v1/sessions/{session_id}/messages/last"),
-    ("GET", "/v1/health"),
-    ("POST", "/v1/sessions/{session_id}/chat"),
-    ("POST", "/v1/chat"),
-    ("POST", "/v1/sessions/{session_id}/title"),
-)
-"""Every route of the API (template.yaml must agree; a test checks)."""
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="idempotency-key",
-        description="1-255 visible ASCII characters. A retry with the same key and body within "
-        "24 hours returns the first result and writes nothing; the same key with another body "
-        "is a 422 (docs/api.md).",
-    ),
+    str | None, Header(alias=KEY_HEADER.lower(), description=KEY_HEADER_DESCRIPTION)
 ]
 """The ``Idempotency-Key`` header; checked by the service (a bad key is a 400)."""
 
@@ -88,13 +64,7 @@ def error_response(error: ChatSessionsError) -> Response[str]:
 
 
 def _validation_failed(exc: RequestValidationError) -> Response[str]:
-    errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(MalformedJsonError("the request body is not valid JSON"))
-    details = [
-        {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in errors
-    ]
-    return error_response(ValidationFailedError("the request is invalid", details=details))
+    return error_response(validation_error(list(exc.errors())))
 
 
 def _internal_error(exc: Exception) -> Response[str]:
@@ -104,7 +74,11 @@ def _internal_error(exc: Exception) -> Response[str]:
 def http_app() -> APIGatewayHttpResolver:
     """A resolver validating input with pydantic and answering errors in the API's format."""
     # A response that breaks its own schema is our bug (500), never the client's (422).
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    app = _Resolver(
+        enable_validation=True,
+        response_validation_error_http_code=500,
+        json_body_deserializer=_screened.loads,
+    )
     app.exception_handler(RequestValidationError)(_validation_failed)
     app.exception_handler(ResponseValidationError)(_internal_error)
     app.exception_handler(ChatSessionsError)(error_response)
@@ -112,6 +86,7 @@ def http_app() -> APIGatewayHttpResolver:
 
     @app.not_found
     def route_not_found(exc: Exception) -> Response[str]:
+        # The $default route's path comes decoded from API Gateway, and is not re-encoded.
         method, allowed = app.current_event.http_method, methods_for(app.current_event.path)
         if allowed and method not in allowed:
             return error_response(
@@ -123,12 +98,13 @@ def http_app() -> APIGatewayHttpResolver:
 
 
 def caller(app: APIGatewayHttpResolver) -> str:
-    """The verified user: the ``sub`` claim API Gateway's JWT authorizer put in the event."""
-    claims = app.current_event.request_context.authorizer.jwt_claim or {}
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise UnauthorizedError("a valid bearer token is required")
-    return subject
+    """The verified user (``edge.identity``; ``lambda_handler`` refused the call without one)."""
+    return caller_of_event(app.current_event.raw_event).user_id
+
+
+def trusted(app: APIGatewayHttpResolver) -> bool:
+    """Whether the caller holds the deployment's trusted-writer scope."""
+    return caller_of_event(app.current_event.raw_event).trusted
 
 
 def metadata_filter(app: APIGatewayHttpResolver) -> dict[str, str]:
@@ -155,38 +131,61 @@ def no_content() -> Response[None]:
     return Response(status_code=204, content_type=None, body=None)
 
 
-def path_pattern(template: str) -> re.Pattern[str]:
-    """The regex of a route template; ``{name}`` becomes a named group matching one segment."""
-    return re.compile(re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)))
+class _Resolver(APIGatewayHttpResolver):
+    """Path parameters arrive percent-encoded (``lambda_handler`` re-encodes what API Gateway
+    decoded), so each is decoded exactly once, here."""
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
-def methods_for(path: str) -> list[str]:
-    """The methods the API serves at ``path`` (empty: no such route)."""
-    return [method for method, template in ROUTES if path_pattern(template).fullmatch(path)]
+class _ScreenedBody:
+    """The body ``lambda_handler`` parsed, handed to the resolver instead of parsing it again
+    (one tuple: the local server runs handlers in threads, so text and value change together)."""
+
+    last: tuple[str | None, Any] = (None, None)
+
+    def loads(self, text: str) -> Any:
+        last_text, value = self.last
+        return value if text == last_text else json_body.loads(text)
 
 
-def _rejection(event: Mapping[str, Any], max_body_bytes: int) -> ChatSessionsError | None:
-    """What is wrong with the raw body before any parsing: too large, or not text."""
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        return MalformedJsonError("the request body is not valid JSON")
-    size = len(body.encode())
-    if event.get("isBase64Encoded"):
-        size = size * 3 // 4
-    if size > max_body_bytes:
-        return BodyTooLargeError(f"the request body exceeds {max_body_bytes} bytes")
-    if event.get("isBase64Encoded"):
-        try:
-            base64.b64decode(body, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return MalformedJsonError("the request body is not valid UTF-8 JSON")
-    return None
+_screened = _ScreenedBody()
+
+
+def _screened_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The edge's checks (``edge.request.screen``) on an API Gateway event; the event as the
+    resolver should see it (``edge.events.for_the_framework``)."""
+    method, _, template = (event.get("routeKey") or "").partition(" ")
+    body = _body_bytes(event)
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    checked = screen(
+        (method, template) if template else None,
+        lambda: caller_of_event(event),
+        body,
+        headers.get("content-type"),
+        event.get("rawQueryString") or "",
+    )
+    _screened.last = (body.decode() if body else None), checked.body
+    return for_the_framework(event)
+
+
+def _body_bytes(event: dict[str, Any]) -> bytes:
+    raw = event.get("body") or ""
+    if not isinstance(raw, str):
+        raise MalformedJsonError("the request body is not valid JSON")
+    if not event.get("isBase64Encoded"):
+        return raw.encode()
+    try:
+        return base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        raise MalformedJsonError("the request body is not valid base64") from None
 
 
 def lambda_handler(
-    app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES
+    app: APIGatewayHttpResolver,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda entry point for ``app``: logging, tracing, metrics and the body-size limit,
+    """The Lambda entry point for ``app``: logging, tracing, metrics and the edge's checks,
     applied once here so functions stay a few lines."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -194,19 +193,25 @@ def lambda_handler(
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         response: dict[str, Any]
-        error = _rejection(event, max_body_bytes)
-        if error is not None:
-            response = {
-                "statusCode": status_of(error),
-                "headers": {"Content-Type": "application/json", **error_headers(error)},
-                "body": error_body(error),
-                "isBase64Encoded": False,
-            }
+        try:
+            screened = _screened_event(event)
+        except ChatSessionsError as error:
+            response = _refused(error)
         else:
-            response = app.resolve(event, context)
+            response = app.resolve(screened, context)
         metrics.add_metric(
             name=f"Status{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1
         )
         return response
 
     return cast("Callable[[dict[str, Any], LambdaContext], dict[str, Any]]", handler)
+
+
+def _refused(error: ChatSessionsError) -> dict[str, Any]:
+    logger.info("request rejected", extra={"error_code": error.code})
+    return {
+        "statusCode": status_of(error),
+        "headers": {"Content-Type": "application/json", **error_headers(error)},
+        "body": error_body(error),
+        "isBase64Encoded": False,
+    }

@@ -1,7 +1,8 @@
 """The chat app (docs/chat.md): one FastAPI app for the streaming function URL (Server-Sent Events,
 under the Lambda Web Adapter) and for the buffered HTTP API routes (JSON, under Mangum).
 
-Errors before a stream starts use the API's status table and body (``chat_sessions.http``).
+The edge (``edge.asgi``) checks identity and the request before the app sees it; errors before a
+stream starts use the API's status table and body (``chat_sessions.http``).
 After it starts, they become a terminal ``error`` event. A client that disconnects does not stop
 the turn: it completes and is stored (or, failing, stores nothing).
 """
@@ -11,32 +12,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import service
 from .aio import complete_despite_cancellation
-from .codec import starts_turn
-from .errors import (
-    ChatSessionsError,
-    MalformedJsonError,
-    MessageNotFoundError,
-    UnauthorizedError,
-    ValidationFailedError,
+from .edge.asgi import EdgeMiddleware, caller, install_error_handlers
+from .edge.events import with_encoded_path
+from .edge.identity import Caller
+from .errors import ChatSessionsError
+from .http import error_event
+from .idempotency import (
+    KEY_HEADER,
+    KEY_HEADER_DESCRIPTION,
+    REPLAYED_HEADER,
+    IdempotentRequest,
+    derived_session_id,
 )
-from .http import error_body, error_headers, status_of
-from .idempotency import REPLAYED_HEADER, IdempotentRequest, derived_session_id
-from .models import ApiSessionId, check_session_id
+from .models import ApiSessionId
 from .schemas import SessionPublic, display_text
-from .store import ChatStore
 from .titles import generate_title
 from .tokens import TokenVerifier
-from .turns import TurnFailedError, TurnResult, TurnSettings, run_turn
+from .turns import TurnResult, TurnSettings, run_turn
+from .upstream import log_failure
 
+logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
 MAX_MESSAGE_CHARS = 32_000
 
@@ -62,31 +68,12 @@ class ChatReply(BaseModel):
     usage: ChatUsage
 
 
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The user, established before the body is even validated (as API Gateway does).
-
-    Behind API Gateway (Mangum passes its event) the JWT authorizer already verified the token,
-    as for every API function; on the function URL (no authorizer) the app verifies the bearer
-    token itself.
-    """
-    event = request.scope.get("aws.event")
-    if isinstance(event, dict):
-        claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {})
-        subject = (claims.get("claims") or {}).get("sub")
-        if not isinstance(subject, str) or not subject:
-            raise UnauthorizedError("a valid bearer token is required")
-        return subject
-    verifier: TokenVerifier = request.app.state.verifier()
-    return str(verifier.claims(authorization)["sub"])
-
-
-User = Annotated[str, Depends(_caller)]
+User = Annotated[Caller, Depends(caller)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        description="1-255 visible ASCII characters. A retry with the same key and message "
-        "within 24 hours returns the first turn's result without running the model; the same key "
-        "with another message is a 422. On POST /v1/chat the key also names the new session.",
+        alias=KEY_HEADER.lower(),
+        description=f"{KEY_HEADER_DESCRIPTION} On POST /v1/chat the key also names the session.",
     ),
 ]
 CHAT_ROUTE = "POST /v1/sessions/{session_id}/chat"
@@ -102,43 +89,25 @@ TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_chat_app(
-    *,
-    store: Callable[[], ChatStore],
-    agent: Callable[[], Any],
-    verifier: Callable[[], TokenVerifier],
-    settings: TurnSettings | None = None,
-    title_model: Callable[[], Any] | None = None,
-) -> FastAPI:
-    """The app; its dependencies are factories, resolved on first use (cold start stays small)."""
-    app = FastAPI(title="chat-sessions chat", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.verifier = verifier
-    turn_settings = settings or TurnSettings()
+@dataclass(frozen=True)
+class _Chat:
+    """What a turn needs besides the store (``service.get_store``): made on first use."""
 
-    @app.exception_handler(ChatSessionsError)
-    async def domain_error(request: Request, error: ChatSessionsError) -> Response:
-        return _error_response(error)
+    agent: Callable[[], Any]
+    settings: TurnSettings
+    title_model: Callable[[], Any] | None
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
-        problems = list(error.errors())
-        # Not JSON: undecodable, or (sent without a JSON content type) the whole body as text.
-        if any(
-            p.get("type") == "json_invalid"
-            or (tuple(p.get("loc", ())) == ("body",) and isinstance(p.get("input"), str | bytes))
-            for p in problems
-        ):
-            return _error_response(MalformedJsonError("the request body is not valid JSON"))
-        details = [{"loc": list(p["loc"]), "type": p["type"], "msg": p["msg"]} for p in problems]
-        return _error_response(ValidationFailedError("the request is invalid", details=details))
+    async def name(self, message: str) -> str:
+        return await generate_title(message, self.title_model() if self.title_model else None)
 
     async def turn(
+        self,
+        request: Request,
         user_id: str,
         session_id: str,
         message: str,
-        accept: str | None,
-        announce: bool,
         idempotency: IdempotentRequest | None,
+        announce: bool = False,
     ) -> Response:
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         started = asyncio.Event()
@@ -148,89 +117,99 @@ def create_chat_app(
 
         task = asyncio.create_task(
             run_turn(
-                store(),
-                agent(),
+                service.get_store(),
+                self.agent(),
                 user_id,
                 session_id,
                 message,
                 emit,
-                turn_settings,
+                self.settings,
                 started.set,
-                title_for=name_session,
+                title_for=self.name,
                 idempotency=idempotency,
             )
         )
         # Lease and window first: a 404 or 409 is a plain JSON error, before any stream.
-        await asyncio.wait(
-            {task, asyncio.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED
-        )
-        stream = accept is not None and "text/event-stream" in accept
+        waiting = asyncio.create_task(started.wait())
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        stream = "text/event-stream" in request.headers.get("accept", "")
+        announced = session_id if announce else None
         if task.done() and not started.is_set():
             result = task.result()  # raises the domain error, or is a replayed turn
             if stream:
-                replay = _replay_events(result, session_id if announce else None)
-                return _event_stream(replay, replayed=True)
+                return _event_stream(_replay_events(result, announced), replayed=True)
             return _json_reply(result)
         if stream:
-            return _event_stream(_events(task, queue, session_id if announce else None))
+            return _event_stream(_events(task, queue, announced))
         return _json_reply(await complete_despite_cancellation(task))
 
+
+def create_chat_app(
+    *,
+    agent: Callable[[], Any],
+    verifier: Callable[[], TokenVerifier],
+    settings: TurnSettings | None = None,
+    title_model: Callable[[], Any] | None = None,
+) -> FastAPI:
+    """The app behind the edge; its dependencies are factories, resolved on first use (cold
+    start stays small). The store is the service's (``service.get_store``)."""
+    app = FastAPI(
+        title="chat-sessions chat",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,  # a trailing slash is an unknown route, as on API Gateway
+    )
+    install_error_handlers(app)
+    chat = _Chat(agent, settings or TurnSettings(), title_model)
+
     @app.post("/v1/sessions/{session_id}/chat", responses=TURN_RESPONSES)
-    async def chat(
-        user_id: User,
+    async def chat_turn(
+        request: Request,
+        user: User,
         session_id: ApiSessionId,
         body: ChatRequest,
-        accept: Annotated[str | None, Header()] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        session_id = check_session_id(session_id)
-        request = None
+        keyed = None
         if idempotency_key is not None:
-            request = IdempotentRequest.of(idempotency_key, CHAT_ROUTE, session_id, body)
-        return await turn(user_id, session_id, body.message, accept, False, request)
+            keyed = IdempotentRequest.of(idempotency_key, CHAT_ROUTE, session_id, body)
+        return await chat.turn(request, user.user_id, session_id, body.message, keyed)
 
     @app.post("/v1/chat", responses=TURN_RESPONSES)
     async def chat_new_session(
-        user_id: User,
-        body: ChatRequest,
-        accept: Annotated[str | None, Header()] = None,
-        idempotency_key: IdempotencyKey = None,
+        request: Request, user: User, body: ChatRequest, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        request, session_id = None, None
+        keyed, wanted = None, None
         if idempotency_key is not None:
             # A retry must land in the first call's session to find its record there.
-            request = IdempotentRequest.of(idempotency_key, NEW_CHAT_ROUTE, None, body)
-            session_id = derived_session_id(request.key)
-        session, _ = await asyncio.to_thread(store().create_session, user_id, session_id)
-        return await turn(user_id, session.session_id, body.message, accept, True, request)
-
-    async def name_session(message: str) -> str:
-        return await generate_title(message, title_model() if title_model else None)
+            keyed = IdempotentRequest.of(idempotency_key, NEW_CHAT_ROUTE, None, body)
+            wanted = derived_session_id(keyed.key)
+        session_id = await asyncio.to_thread(service.open_chat, user.user_id, wanted)
+        return await chat.turn(request, user.user_id, session_id, body.message, keyed, True)
 
     @app.post("/v1/sessions/{session_id}/title")
-    async def regenerate_title(user_id: User, session_id: ApiSessionId) -> SessionPublic:
+    async def regenerate_title(user: User, session_id: ApiSessionId) -> SessionPublic:
         """A new generated title from the first user message; 409 if the user set the title."""
-        sessions = store()
-        first = await asyncio.to_thread(_first_user_text, sessions, user_id, session_id)
-        title = await name_session(first)
-        session = await asyncio.to_thread(sessions.set_generated_title, user_id, session_id, title)
-        return SessionPublic.of(session)
+        first = await asyncio.to_thread(service.first_user_text, user.user_id, session_id)
+        title = await chat.name(first)
+        return await asyncio.to_thread(service.set_generated_title, user.user_id, session_id, title)
 
     @app.get("/v1/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(EdgeMiddleware, verifier=verifier)
     return app
 
 
 def default_chat_app() -> FastAPI:
     """The app as deployed: store, agent and verifier from settings, each made on first use."""
     from .agent_config import AgentSettings, build_agent
-    from .service import get_store
     from .tokens import verifier_from_settings
 
     return create_chat_app(
-        store=get_store,
         agent=build_agent,
         verifier=verifier_from_settings,
         settings=AgentSettings().turn_settings(),
@@ -253,26 +232,10 @@ def buffered_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, 
             asyncio.get_event_loop()
         except RuntimeError:
             asyncio.set_event_loop(asyncio.new_event_loop())
-        return dict(adapter(event, context))
+        # The path only: the app's own edge (``EdgeMiddleware``) screens the rest.
+        return dict(adapter(with_encoded_path(event), context))
 
     return handler
-
-
-def _first_user_text(store: ChatStore, user_id: str, session_id: str) -> str:
-    page = store.list_messages(user_id, session_id, limit=50, order="asc")
-    for message in page.messages:
-        if starts_turn(message.item) and display_text(message.item):
-            return display_text(message.item)
-    raise MessageNotFoundError("the session has no user message to title yet")
-
-
-def _error_response(error: ChatSessionsError) -> Response:
-    return Response(
-        error_body(error),
-        status_code=status_of(error),
-        media_type="application/json",
-        headers=error_headers(error),
-    )
 
 
 def _json_reply(result: TurnResult) -> Response:
@@ -340,14 +303,9 @@ async def _events(
         if error is None:
             yield _sse(event_id, "done", _done(task.result()))
         else:
-            retryable = isinstance(error, TurnFailedError) and error.retryable
-            code = error.code if isinstance(error, ChatSessionsError) else "internal_error"
-            message = error.message if isinstance(error, ChatSessionsError) else "internal error"
-            yield _sse(
-                event_id,
-                "error",
-                {"code": code, "message": message, "retryable": retryable or code == "turn_lost"},
-            )
+            if not isinstance(error, ChatSessionsError):  # our bug: the edge never sees it
+                log_failure(logger, "stream failed", error, ChatSessionsError("internal error"))
+            yield _sse(event_id, "error", error_event(error))
     finally:
         if not task.done():
             # Keep the invocation alive until the turn is stored or released; its outcome is

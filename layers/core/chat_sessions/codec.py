@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import InvalidInputError, ItemTooLargeError
+from .privilege import is_privileged
 
 MAX_ITEM_BYTES = 32 * 1024 * 1024
 """Largest item accepted, measured as compact UTF-8 JSON (the HTTP API's body limit is lower)."""
@@ -42,6 +43,8 @@ class EncodedItem:
     stored_bytes: int
     starts_turn: bool = False
     """A user's message: the retention cap trims history just before one, never inside a turn."""
+    privileged: bool = False
+    """Written only by trusted code (``privilege``): its row is marked ``vouched``."""
 
 
 def starts_turn(item: Mapping[str, Any]) -> bool:
@@ -80,16 +83,16 @@ def encode_item(item: object, max_bytes: int = MAX_ITEM_BYTES) -> EncodedItem:
             f"item is {len(raw)} bytes as JSON; the maximum is {max_bytes}",
             details=[{"size": len(raw), "max": max_bytes}],
         )
-    turn = starts_turn(dumped)
+    kind = (starts_turn(dumped), is_privileged(dumped))
     if len(raw) <= COMPRESS_ABOVE_BYTES:
-        return EncodedItem({"item": {"S": text}}, [], len(raw), turn)
+        return EncodedItem({"item": {"S": text}}, [], len(raw), *kind)
     packed = zlib.compress(raw, 6)
     if len(packed) >= len(raw) and len(raw) <= CHUNK_BYTES:
-        return EncodedItem({"item": {"S": text}}, [], len(raw), turn)
+        return EncodedItem({"item": {"S": text}}, [], len(raw), *kind)
     if len(packed) <= CHUNK_BYTES:
-        return EncodedItem({"item_z": {"B": packed}}, [], len(packed), turn)
+        return EncodedItem({"item_z": {"B": packed}}, [], len(packed), *kind)
     chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
-    return EncodedItem({"item_parts": {"N": str(len(chunks))}}, chunks, len(packed), turn)
+    return EncodedItem({"item_parts": {"N": str(len(chunks))}}, chunks, len(packed), *kind)
 
 
 def check_nesting(value: object) -> None:

@@ -25,6 +25,9 @@ class StoreSettings(BaseSettings):
     """Accepted audiences, comma-separated (the HTTP API's JwtAudience)."""
     jwks_url: str | None = None
     """Defaults to ``<jwt_issuer>/.well-known/jwks.json`` (Cognito and most OIDC providers)."""
+    trusted_scope: str | None = None
+    """A token scope that lets its holder append any item kind (a backend's client-credentials
+    grant); unset, every caller may append only user and assistant messages."""
     session_ttl_seconds: int = 7 * DAY
     min_session_ttl_seconds: int = 60
     max_session_ttl_seconds: int = 365 * DAY

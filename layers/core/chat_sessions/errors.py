@@ -14,6 +14,8 @@ class ChatSessionsError(Exception):
     """Base of every error chat-sessions raises on purpose."""
 
     code = "internal_error"
+    retryable = False
+    """Whether the same request can succeed later, as it is (docs/api.md's "retry" column)."""
 
     def __init__(self, message: str, *, details: Sequence[Any] = ()) -> None:
         super().__init__(message)
@@ -63,6 +65,7 @@ class ConflictError(ChatSessionsError):
     """A concurrent write kept winning; nothing was written."""
 
     code = "conflict"
+    retryable = True
 
 
 class TooLargeError(ChatSessionsError):
@@ -83,12 +86,14 @@ class ThrottledError(ChatSessionsError):
     """DynamoDB kept throttling after retries; safe to retry later."""
 
     code = "throttled"
+    retryable = True
 
 
 class UnavailableError(ChatSessionsError):
     """DynamoDB could not be reached or failed internally after retries; safe to retry later."""
 
     code = "unavailable"
+    retryable = True
 
 
 class MessageNotFoundError(NotFoundError):
@@ -147,6 +152,7 @@ class TitleSetByUserError(ConflictError):
     """The session's title was set by the user; it is never replaced by a generated one."""
 
     code = "title_set_by_user"
+    retryable = False  # the user's title stays: retrying cannot help
 
 
 class InvalidIdempotencyKeyError(InvalidInputError):
@@ -160,3 +166,64 @@ class IdempotencyKeyReusedError(InvalidInputError):
     written."""
 
     code = "idempotency_key_reused"
+
+
+class UnsupportedMediaTypeError(ChatSessionsError):
+    """A request body not declared as JSON (``application/json``, UTF-8)."""
+
+    code = "unsupported_media_type"
+
+
+class ItemNotAllowedError(ChatSessionsError):
+    """The caller may append only ``user`` and ``assistant`` messages: instructions, tool calls
+    and their outputs come from the agent's own turn or a trusted backend (docs/api.md)."""
+
+    code = "item_not_allowed"
+
+
+class TurnFailedError(ChatSessionsError):
+    """The agent run failed outside our code (a tool, a guardrail, the SDK's own limits); nothing
+    was stored. Subclasses name the model provider's failures and timeouts (chat_sessions.upstream
+    maps a run's exception to one). ``retryable``: the same message can succeed later;
+    ``retry_after_seconds``: when to try again, if known."""
+
+    code = "agent_failed"
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ModelError(TurnFailedError):
+    """The model provider refused the request (bad request or context length, key, model name,
+    quota): trying again will not help until someone fixes it."""
+
+    code = "model_error"
+
+
+class ModelUnavailableError(TurnFailedError):
+    """The model provider could not be reached or failed on its side, after the client's own
+    retries."""
+
+    code = "model_unavailable"
+    retryable = True
+
+
+class ModelRateLimitedError(ModelUnavailableError):
+    """The model provider is rate limiting this deployment."""
+
+    code = "model_rate_limited"
+
+
+class TurnTimeoutError(TurnFailedError):
+    """The turn ran past its time limit (``CHAT_SESSIONS_TURN_TIMEOUT_SECONDS``)."""
+
+    code = "turn_timeout"
+    retryable = True
+
+
+class ModelTimeoutError(TurnTimeoutError):
+    """A model call timed out (the provider's client or the SDK's per-call timeout)."""
+
+    code = "model_timeout"

@@ -21,6 +21,13 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 """How long a key's first result is replayed; afterwards the key counts as new."""
 REPLAYED_HEADER = "Idempotent-Replayed"
 """Set to ``true`` on an answer replayed for a key: that call wrote nothing."""
+KEY_HEADER = "Idempotency-Key"
+KEY_HEADER_DESCRIPTION = (
+    "1-255 visible ASCII characters, e.g. a UUID. A retry with the same key and request within "
+    "24 hours returns the first call's result and writes nothing (a chat turn does not run the "
+    "model again); the same key with another request is a 422 (docs/api.md, Idempotency-Key)."
+)
+"""The header as every edge documents it (the rule itself is ``IdempotentRequest.of``)."""
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 

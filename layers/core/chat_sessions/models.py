@@ -18,6 +18,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .errors import InvalidInputError
 
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+"""C0, DEL, C1 and the Unicode line and paragraph separators, as a regex class body: never in a
+user id or a path id (they break log lines, headers and URLs)."""
 MAX_TITLE_CHARS = 256
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
@@ -33,7 +36,7 @@ def _metadata_within_bytes(value: dict[str, str]) -> dict[str, str]:
 
 
 UserId = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str, StringConstraints(min_length=1, max_length=256, pattern=f"^[^{CONTROL_CHARACTERS}]+$")
 ]
 MAX_SESSION_ID_BYTES = 1024
 
@@ -51,10 +54,27 @@ def _session_id_within_bytes(value: str) -> str:
 SessionId = Annotated[str, AfterValidator(_session_id_within_bytes)]
 """Any id the Agents SDK can pass: a non-empty string of at most 1,024 UTF-8 bytes (``keys``
 makes every such id its own partition)."""
+
+
+def _addressable_in_a_path(value: str) -> str:
+    if value in (".", ".."):
+        raise ValueError("'.' and '..' are path steps, not ids: URLs cannot address them")
+    return value
+
+
 ApiSessionId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=MAX_SESSION_ID_BYTES,
+        pattern=f"^[^/?\\\\{CONTROL_CHARACTERS}]+$",
+    ),
+    AfterValidator(_session_id_within_bytes),
+    AfterValidator(_addressable_in_a_path),
 ]
-"""The ids the HTTP API takes in its paths (until percent-encoded paths are supported)."""
+"""The ids the HTTP API takes, percent-encoded (UTF-8) in its paths: every ``SessionId`` that a
+URL addresses through API Gateway, which decodes paths before routing. Not ``/``, ``?``,
+``\\`` or control characters, and not ``.`` or ``..`` (clients and proxies resolve those)."""
 DeletionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 """A delete-all request's id (as the API issues them)."""
 Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS)]
@@ -140,6 +160,8 @@ class StoredMessage(BaseModel):
     seq: int
     item: dict[str, Any]
     created_at: datetime
+    vouched: bool = Field(default=False, exclude=True)
+    """Its row is marked as written by trusted code (``privilege``)."""
 
 
 class SessionPage(BaseModel):

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+from .codec import starts_turn
 from .errors import ConfirmationRequiredError, MessageNotFoundError
 from .idempotency import IdempotentRequest
 from .models import Order
+from .privilege import check_caller_items
 from .schemas import (
     MAX_API_ITEM_BYTES,
     AppendedPublic,
@@ -23,6 +25,7 @@ from .schemas import (
     SessionListPublic,
     SessionPublic,
     SessionUpdate,
+    display_text,
 )
 from .store import UNSET, ChatStore
 
@@ -101,13 +104,21 @@ APPEND_ROUTE = "POST /v1/sessions/{session_id}/messages"
 
 
 def append_messages(
-    user_id: str, session_id: str, body: MessagesAppend, idempotency_key: str | None = None
+    user_id: str,
+    session_id: str,
+    body: MessagesAppend,
+    idempotency_key: str | None = None,
+    *,
+    trusted: bool = False,
 ) -> tuple[AppendedPublic, bool]:
     """Append; with an Idempotency-Key, a retry of the same request within 24 h appends nothing.
+    An untrusted caller may append only user and assistant messages (``privilege``).
 
     Returns:
         The answer, and whether it replays an earlier call's (nothing was written).
     """
+    if not trusted:
+        check_caller_items(body.items)
     store = get_store()
     record = None
     if idempotency_key is not None:
@@ -134,3 +145,23 @@ def pop_message(user_id: str, session_id: str) -> PoppedPublic:
     if message is None:
         raise MessageNotFoundError("the session has no messages")
     return PoppedPublic(message=MessagePublic.of(message))
+
+
+def open_chat(user_id: str, session_id: str | None) -> str:
+    """The session a ``POST /v1/chat`` turn runs in: a new one (or, for a retry whose key names
+    it, the caller's existing one)."""
+    session, _ = get_store().create_session(user_id, session_id)
+    return session.session_id
+
+
+def first_user_text(user_id: str, session_id: str) -> str:
+    """What a generated title is made from: the first user message with text."""
+    page = get_store().list_messages(user_id, session_id, limit=50, order="asc")
+    for message in page.messages:
+        if starts_turn(message.item) and display_text(message.item):
+            return display_text(message.item)
+    raise MessageNotFoundError("the session has no user message to title yet")
+
+
+def set_generated_title(user_id: str, session_id: str, title: str) -> SessionPublic:
+    return SessionPublic.of(get_store().set_generated_title(user_id, session_id, title))

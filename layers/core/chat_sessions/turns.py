@@ -10,21 +10,22 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .aio import complete_despite_cancellation
 from .codec import response_fits
-from .errors import ChatSessionsError, TurnLostError
+from .errors import ChatSessionsError, TurnFailedError, TurnLostError
 from .idempotency import IdempotentRequest
 from .models import ChatSession, StoredResponse
+from .privilege import for_the_model
 from .store import ChatStore, TurnCommit
 from .store.window import context_window
 
 if TYPE_CHECKING:
-    from agents import Agent
+    from agents import Agent, RunResultStreaming
 
 logger = logging.getLogger(__name__)
 
@@ -82,29 +83,18 @@ class TurnResult:
         return json.dumps(form, ensure_ascii=False, separators=(",", ":"))
 
 
-class TurnFailedError(ChatSessionsError):
-    """The run failed (model, tool, timeout); nothing was stored. ``retryable`` says if trying
-    the same message again can succeed."""
-
-    code = "turn_failed"
-
-    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-
-
 def read_context(
     store: ChatStore, user_id: str, session_id: str, settings: TurnSettings
 ) -> list[dict[str, Any]]:
-    """The turn's context window from storage (``store.window``: sized to the window)."""
+    """The turn's context window from storage (``store.window``: sized to the window), without
+    privileged items no trusted writer vouched for (``privilege``)."""
     _, messages = store.read_window(
         user_id,
         session_id,
         turns=settings.context_turns,
         token_budget=settings.context_token_budget,
     )
-    return [m.item for m in messages]
+    return [m.item for m in messages if for_the_model(m.item, m.vouched)]
 
 
 async def run_turn(
@@ -199,23 +189,46 @@ async def run_turn(
 
 
 async def _stream(agent: Agent[Any], items: list[Any], emit: Emit, timeout: float) -> Any:
-    """Run the agent on ``items``, forwarding its events to ``emit``; the streamed result. A
-    failure of the model or a tool, or the timeout, is a ``TurnFailedError``."""
+    """Run the agent on ``items``, forwarding its events to ``emit``; the streamed result.
+
+    A failure of the run (the model provider, a tool, a guardrail) or the time limit is a
+    ``TurnFailedError`` (``chat_sessions.upstream``), logged once. A failure of our own
+    forwarding is left as it is: a bug, not the agent's.
+    """
     from agents import Runner
+
+    from .upstream import log_failure, turn_timeout
 
     try:
         async with asyncio.timeout(timeout):
             result = Runner.run_streamed(agent, input=items)
-            async for event in result.stream_events():
-                await _forward(event, emit)
-    except TimeoutError:
-        raise TurnFailedError("the agent run timed out", code="timeout", retryable=True) from None
+            try:
+                async for event in _run_events(result):
+                    await _forward(event, emit)
+            finally:
+                if not result.is_complete:  # we stopped reading: stop the run, tools included
+                    result.cancel()
+    except TimeoutError as exc:
+        failure = turn_timeout(timeout)
+        log_failure(logger, "agent run failed", exc, failure)
+        raise failure from None
+    return result
+
+
+async def _run_events(result: RunResultStreaming) -> AsyncIterator[Any]:
+    """The run's stream events. What the run raises becomes its ``TurnFailedError``; our own
+    errors and cancellation (how the time limit arrives) pass as they are."""
+    from .upstream import log_failure, run_failure
+
+    try:
+        async for event in result.stream_events():
+            yield event
     except (asyncio.CancelledError, ChatSessionsError):
         raise
-    except Exception as exc:  # the model or a tool failed: report it, store nothing
-        logger.warning("agent run failed", extra={"error": type(exc).__name__})
-        raise TurnFailedError("the agent run failed", code="model_error", retryable=True) from exc
-    return result
+    except Exception as exc:
+        failure = run_failure(exc)
+        log_failure(logger, "agent run failed", exc, failure)
+        raise failure from exc
 
 
 def _outcome(

@@ -37,6 +37,8 @@ def message_rows(pk: str, seq: int, entry: EncodedItem, created_at: str) -> list
         **entry.attributes,
         "starts_turn": {"BOOL": entry.starts_turn},
     }
+    if entry.privileged:
+        message["vouched"] = {"BOOL": True}
     chunks = [{**chunk_key(pk, seq, i), "data": {"B": data}} for i, data in enumerate(entry.chunks)]
     return [message, *chunks]
 
@@ -83,5 +85,6 @@ def decode(ctx: StoreContext, pk: str, rows: list[Item]) -> list[StoredMessage]:
                 extra={"sk": sort_key, "reason": str(exc) or type(exc).__name__},
             )
             continue
-        messages.append(StoredMessage(seq=seq, item=item, created_at=created_at))
+        vouched = row.get("vouched") == {"BOOL": True}
+        messages.append(StoredMessage(seq=seq, item=item, created_at=created_at, vouched=vouched))
     return messages
