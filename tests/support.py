@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -38,3 +39,14 @@ def rows_of(client: Any, table_name: str, pk: str) -> list[dict[str, Any]]:
         ConsistentRead=True,
     )
     return list(response["Items"])
+
+
+class Records(logging.Handler):
+    """Keeps every log record it is given (attach it to the logger under test)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

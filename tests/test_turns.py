@@ -23,7 +23,7 @@ from chat_sessions.errors import (
 from chat_sessions.http import status_of
 from chat_sessions.store import TurnCommit
 from chat_sessions.turns import TurnSettings, context_window, run_turn
-from support import FakeClock
+from support import FakeClock, Records
 
 USER = "erin"
 
@@ -235,15 +235,6 @@ async def test_a_forwarding_bug_is_not_dressed_as_the_agents_failure(chat: ChatS
         await run_turn(chat, agent, USER, "c1", "Hi", broken_emit)
 
     await assert_the_session_is_free(chat, [])
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from chat_sessions.upstream import (
     retry_after_seconds,
     run_failure,
 )
+from support import Records
 
 SECRET = "the user's prompt: my card is 4111"
 """Provider messages can quote the request; none of this may reach a log, a body or an event."""
@@ -212,15 +213,6 @@ def test_the_cause_is_named_by_its_package_and_class() -> None:
     assert cause_name(wrapped) == "agents.UserError from ValueError"
     assert cause_name(RATE_LIMITED.make()) == "openai.RateLimitError"
     assert cause_name(TimeoutError()) == "TimeoutError"
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture
