@@ -1,7 +1,9 @@
 # Every target runs through uv; `make pr` is what CI runs.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv from PATH, else our own copy in .cache (local/bootstrap_uv.py: standard library only, so it
+# works on Debian's externally managed Python and inside an activated virtualenv).
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.cache/uv/uv)
 # The Lambda runtime ships boto3 and its dependencies; the layer must not carry them.
 RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
 LAYER_REQUIREMENTS := layers/core/requirements.txt
@@ -17,7 +19,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(UV):
-	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+	python3 local/bootstrap_uv.py $@
 
 .venv: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen

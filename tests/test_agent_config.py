@@ -77,3 +77,11 @@ def test_the_app_can_bring_its_own_agent(monkeypatch: pytest.MonkeyPatch) -> Non
     build_agent.cache_clear()
     with pytest.raises(ConfigurationError):
         build_agent()
+
+
+def test_the_dev_banner_names_a_configured_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat_sessions_local.dev import model_banner
+
+    monkeypatch.setenv("CHAT_SESSIONS_AGENT_FACTORY", "tests_agent_factory:make_agent")
+
+    assert "tests_agent_factory:make_agent" in model_banner()

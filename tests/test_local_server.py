@@ -10,7 +10,7 @@ import pytest
 
 from chat_sessions.edge.routes import ROUTES
 from chat_sessions.keys import partition_key
-from chat_sessions_local.dev import TABLE, local_stack
+from chat_sessions_local.dev import TABLE, banner, library_environment, local_stack
 from chat_sessions_local.dynamodb_local import free_port
 from chat_sessions_local.issuer import DevIssuer
 from support import rows_of
@@ -79,6 +79,7 @@ def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssue
 @pytest.mark.integration
 def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
     with local_stack(free_port()) as (database, issuer, api):
+        printed = banner(database, issuer, api)
         headers = {"Authorization": f"Bearer {issuer.mint('dev-user')}"}
         created = httpx.post(f"{api}/v1/sessions", json={"session_id": "hello"}, headers=headers)
         listed = httpx.get(f"{api}/v1/sessions", headers=headers)
@@ -100,6 +101,9 @@ def test_the_dev_stack_serves_real_http_with_its_printed_token() -> None:
         after = httpx.get(f"{api}/v1/sessions", headers=headers).json()
 
     assert created.status_code == 201
+    for name, value in library_environment(database.endpoint_url).items():
+        assert f"  export {name}={value}\n" in printed  # what the README's example needs
+    assert "Model: OFFLINE" in printed
     assert frames.count("event: token") > 5 and frames[-1] == "event: done"
     assert [(m["role"], m["type"]) for m in messages["messages"]] == [
         ("user", "message"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chat_sessions import keys
+from chat_sessions.store import schema
 from chat_sessions_local import sam
 from chat_sessions_local.tables import TEMPLATE, load_template
 
@@ -35,6 +36,15 @@ def test_table_matches_the_data_model(template: dict[str, Any]) -> None:
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["user_id", "updated_at"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_library_creates_the_deployed_table(template: dict[str, Any]) -> None:
+    """``chat_sessions.store.schema`` (tables without template.yaml) is ChatTable's shape."""
+    props = template["Resources"]["ChatTable"]["Properties"]
+
+    assert {key: props[key] for key in schema.TABLE_SHAPE} == schema.TABLE_SHAPE
+    assert props["TimeToLiveSpecification"]["AttributeName"] == schema.TTL_ATTRIBUTE
+    assert props["StreamSpecification"]["StreamViewType"] == schema.STREAM_VIEW_TYPE
 
 
 def test_layer_carries_the_domain_package(template: dict[str, Any]) -> None:
@@ -106,3 +116,21 @@ def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str
     added = [f["Properties"]["Layers"] for f in functions if "Layers" in f["Properties"]]
     assert len(added) == 1
     assert "LambdaAdapterLayerArm64" in added[0][0]["Sub"]
+
+
+@pytest.mark.parametrize("function", ["ChatFunction", "ChatBufferedFunction"])
+def test_conversation_content_is_not_traced_unless_asked(
+    template: dict[str, Any], function: str
+) -> None:
+    """Tracing follows AgentTracing, whose default exports nothing (docs/chat.md)."""
+    variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+    mapping = template["Mappings"]["AgentTracing"]
+    default = template["Parameters"]["AgentTracing"]["Default"]
+
+    for name, key in [
+        ("OPENAI_AGENTS_DISABLE_TRACING", "DisableTracing"),
+        ("OPENAI_AGENTS_TRACE_INCLUDE_SENSITIVE_DATA", "IncludeContent"),
+    ]:
+        assert variables[name] == {"FindInMap": ["AgentTracing", {"Ref": "AgentTracing"}, key]}
+    assert mapping[default] == {"DisableTracing": "true", "IncludeContent": "false"}
+    assert mapping["Content"]["IncludeContent"] == "true"

