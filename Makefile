@@ -13,7 +13,7 @@ SAM_CLI := aws-sam-cli==1.170.0
 CFN_LINT := cfn-lint==1.58.0
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev token openapi test unit lint typecheck validate bench layer-requirements pr clean
+.PHONY: help dev seed token openapi test unit lint typecheck validate bench layer-requirements pr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ $(UV):
 
 dev: .venv ## Start DynamoDB Local + the API on 127.0.0.1:8000 and print a token (no AWS, no model key)
 	$(UV) run --frozen python -m chat_sessions_local.dev
+
+seed: .venv ## Create the sample events' data in a running `make dev` (for sam local invoke)
+	$(UV) run --frozen python -m chat_sessions_local.seed
 
 token: .venv ## Print a development token: make token USER=alice
 	@$(UV) run --frozen python -m chat_sessions_local.issuer $(or $(USER_ID),$(USER))

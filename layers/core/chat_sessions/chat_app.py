@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -38,9 +38,11 @@ from .idempotency import (
 from .models import ApiSessionId
 from .schemas import SessionPublic, display_text
 from .titles import generate_title
-from .tokens import TokenVerifier
 from .turns import TurnResult, TurnSettings, run_turn
 from .upstream import log_failure
+
+if TYPE_CHECKING:  # jwt and cryptography load only where a token is verified (the function URL)
+    from .tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
@@ -207,14 +209,20 @@ def create_chat_app(
 def default_chat_app() -> FastAPI:
     """The app as deployed: store, agent and verifier from settings, each made on first use."""
     from .agent_config import AgentSettings, build_agent
-    from .tokens import verifier_from_settings
 
     return create_chat_app(
         agent=build_agent,
-        verifier=verifier_from_settings,
+        verifier=_verifier_from_settings,
         settings=AgentSettings().turn_settings(),
         title_model=lambda: build_agent().model,
     )
+
+
+def _verifier_from_settings() -> TokenVerifier:
+    """Imported on first use: behind API Gateway (Mangum) no token is verified here."""
+    from .tokens import verifier_from_settings
+
+    return verifier_from_settings()
 
 
 def buffered_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

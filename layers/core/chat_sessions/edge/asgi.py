@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,12 +24,14 @@ from chat_sessions.errors import (
     RouteNotFoundError,
 )
 from chat_sessions.http import error_body, error_headers, status_of
-from chat_sessions.tokens import TokenVerifier
 from chat_sessions.upstream import log_failure
 
 from .identity import Caller, caller_of, caller_of_event
 from .request import screen, validation_error
 from .routes import max_body_bytes, methods_for, route_of
+
+if TYPE_CHECKING:  # jwt and cryptography load only where a token is verified (the function URL)
+    from chat_sessions.tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
 
