@@ -15,6 +15,7 @@ from chat_sessions.agent_config import (
     build_model,
     openai_api_key,
 )
+from chat_sessions_local.dev import AGENT_LAYER
 
 MODEL_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_LAMBDA_FUNCTION_NAME")
 
@@ -85,3 +86,16 @@ def test_the_dev_banner_names_a_configured_agent(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CHAT_SESSIONS_AGENT_FACTORY", "tests_agent_factory:make_agent")
 
     assert "tests_agent_factory:make_agent" in model_banner()
+
+
+def test_the_example_agent_in_the_agent_layer_loads_by_its_factory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What ``AgentFactory=example_agent:build_agent`` deploys (layers/agent/README.md)."""
+    monkeypatch.syspath_prepend(str(AGENT_LAYER))
+    monkeypatch.setenv("CHAT_SESSIONS_AGENT_FACTORY", "example_agent:build_agent")
+
+    agent = build_agent()
+
+    assert [tool.name for tool in agent.tools] == ["current_time"]
+    assert isinstance(agent.model, OfflineModel)  # locally, with no key

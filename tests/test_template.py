@@ -155,11 +155,16 @@ def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str
         ["arm64"],
     )
     assert len(functions) == 16
-    # SAM appends a function's Layers to the global list: only the chat function adds one, the
-    # Lambda Web Adapter that runs its FastAPI app.
-    added = [f["Properties"]["Layers"] for f in functions if "Layers" in f["Properties"]]
-    assert len(added) == 1
-    assert "LambdaAdapterLayerArm64" in added[0][0]["Sub"]
+    # SAM appends a function's Layers to the global list: only the chat functions add any, the
+    # AgentLayer (your agent) and, for the streaming one, the Lambda Web Adapter.
+    added = {
+        f["Properties"]["CodeUri"]: f["Properties"]["Layers"]
+        for f in functions
+        if "Layers" in f["Properties"]
+    }
+    assert set(added) == {"functions/chat/", "functions/chat_buffered/"}
+    assert added["functions/chat_buffered/"] == [{"Ref": "AgentLayer"}]
+    assert "LambdaAdapterLayerArm64" in added["functions/chat/"][1]["Sub"]
 
 
 @pytest.mark.parametrize("function", ["ChatFunction", "ChatBufferedFunction"])
@@ -178,3 +183,18 @@ def test_conversation_content_is_not_traced_unless_asked(
         assert variables[name] == {"FindInMap": ["AgentTracing", {"Ref": "AgentTracing"}, key]}
     assert mapping[default] == {"DisableTracing": "true", "IncludeContent": "false"}
     assert mapping["Content"]["IncludeContent"] == "true"
+
+
+@pytest.mark.parametrize("function", ["ChatFunction", "ChatBufferedFunction"])
+def test_both_chat_functions_run_your_agent_from_the_agent_layer(
+    template: dict[str, Any], function: str
+) -> None:
+    props = template["Resources"][function]["Properties"]
+    layer = template["Resources"]["AgentLayer"]
+
+    assert {"Ref": "AgentLayer"} in props["Layers"]
+    assert props["Environment"]["Variables"]["CHAT_SESSIONS_AGENT_FACTORY"] == {
+        "Ref": "AgentFactory"
+    }
+    assert layer["Properties"]["ContentUri"] == "layers/agent/"
+    assert (TEMPLATE.parent / "layers" / "agent" / "requirements.txt").exists()

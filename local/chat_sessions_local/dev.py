@@ -28,10 +28,12 @@ from .issuer import DEV_AUDIENCE, DEV_PORT, DevIssuer, dev_issuer_url
 from .server import create_app
 from .serving import serve
 from .streams import LocalCascade
-from .tables import create_table
+from .tables import TEMPLATE, create_table
 
 TABLE = "chat-sessions"
 USER = "demo-user"
+AGENT_LAYER = TEMPLATE.parent / "layers" / "agent"
+"""Where an app's own agent lives (``CHAT_SESSIONS_AGENT_FACTORY``; layers/agent/README.md)."""
 DEV_DYNAMODB_PORT = int(os.environ.get("CHAT_SESSIONS_DEV_DYNAMODB_PORT", "8001"))
 """DynamoDB Local's port under ``make dev``: fixed, so events/env.json can name it."""
 
@@ -184,6 +186,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=DEV_PORT, help="API port on 127.0.0.1")
     parser.add_argument("--demo", action="store_true", help="also run the scripted agent demo")
     args = parser.parse_args()
+    # As Lambda puts the AgentLayer on /opt/python: your agent's module imports (layers/agent).
+    sys.path.append(str(AGENT_LAYER))
     # As deployed by default: no run's trace leaves the machine (docs/chat.md).
     os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
     # `kill` and CI timeouts send SIGTERM: exit normally so every server is stopped.
