@@ -7,13 +7,13 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.cache/uv/uv)
 # The Lambda runtime ships boto3 and its dependencies; the layer must not carry them.
 RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
 LAYER_REQUIREMENTS := layers/core/requirements.txt
-CHAT_REQUIREMENTS := functions/chat/requirements.txt functions/chat_buffered/requirements.txt
+CHAT_REQUIREMENTS := layers/chat/requirements.txt
 # Pinned: cfn-lint's runtime-deprecation data changes between releases (see shared notes).
 SAM_CLI := aws-sam-cli==1.170.0
 CFN_LINT := cfn-lint==1.58.0
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
 
-.PHONY: help dev seed token openapi test unit lint typecheck validate bench layer-requirements pr clean
+.PHONY: help dev seed build deploy token openapi test unit lint typecheck validate bench layer-requirements pr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ test: .venv ## Run every test: moto unit suites, then the same suites on DynamoD
 	$(UV) run --frozen pytest
 
 unit: .venv ## Only the moto-backed tests (no Java needed)
-	$(UV) run --frozen pytest -m "not integration"
+	$(UV) run --frozen pytest -m "not integration and not build"
 
 lint: .venv ## ruff (lint + format check) and the layer requirements in sync with uv.lock
 	$(UV) run --frozen ruff check .
@@ -62,7 +62,14 @@ validate: $(UV) ## sam validate --lint and cfn-lint on template.yaml (pinned; no
 bench: .venv ## Measure round trips and capacity units; rewrites the table in docs/performance.md
 	$(UV) run --frozen python -m bench.run
 
-layer-requirements: .venv ## Regenerate the layer's and chat functions' requirements.txt from uv.lock
+build: .venv ## The deployable artifacts in .aws-sam/build, without Docker (sam build + bytecode; docs/deploy.md)
+	$(UV) run --frozen python -m chat_sessions_local.build
+
+deploy: build ## Deploy with samconfig.toml (AWS credentials; GUIDED=1 asks, PARAMS="K=V ..." overrides)
+	SAM_CLI_TELEMETRY=0 $(UV) tool run --from $(SAM_CLI) sam deploy $(if $(GUIDED),--guided) \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+layer-requirements: .venv ## Regenerate the core and chat layers' requirements.txt from uv.lock
 	$(MAKE) -s --no-print-directory layer-requirements-print > $(LAYER_REQUIREMENTS)
 	for f in $(CHAT_REQUIREMENTS); do \
 		$(MAKE) -s --no-print-directory chat-requirements-print > $$f; done

@@ -156,15 +156,15 @@ def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str
     )
     assert len(functions) == 16
     # SAM appends a function's Layers to the global list: only the chat functions add any, the
-    # AgentLayer (your agent) and, for the streaming one, the Lambda Web Adapter.
+    # ChatLayer, the AgentLayer (your agent) and, for the streaming one, the Lambda Web Adapter.
     added = {
         f["Properties"]["CodeUri"]: f["Properties"]["Layers"]
         for f in functions
         if "Layers" in f["Properties"]
     }
     assert set(added) == {"functions/chat/", "functions/chat_buffered/"}
-    assert added["functions/chat_buffered/"] == [{"Ref": "AgentLayer"}]
-    assert "LambdaAdapterLayerArm64" in added["functions/chat/"][1]["Sub"]
+    assert added["functions/chat_buffered/"] == [{"Ref": "ChatLayer"}, {"Ref": "AgentLayer"}]
+    assert "LambdaAdapterLayerArm64" in added["functions/chat/"][2]["Sub"]
 
 
 @pytest.mark.parametrize("function", ["ChatFunction", "ChatBufferedFunction"])
@@ -183,6 +183,16 @@ def test_conversation_content_is_not_traced_unless_asked(
         assert variables[name] == {"FindInMap": ["AgentTracing", {"Ref": "AgentTracing"}, key]}
     assert mapping[default] == {"DisableTracing": "true", "IncludeContent": "false"}
     assert mapping["Content"]["IncludeContent"] == "true"
+
+
+def test_the_chat_stack_is_one_layer_not_bundled_per_function(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["ChatLayer"]
+    requirements = (TEMPLATE.parent / "layers" / "chat" / "requirements.txt").read_text().split()
+
+    assert layer["Properties"]["ContentUri"] == "layers/chat/"
+    assert any(r.startswith("openai-agents==") for r in requirements)
+    for function in ("chat", "chat_buffered"):
+        assert not (TEMPLATE.parent / "functions" / function / "requirements.txt").exists()
 
 
 @pytest.mark.parametrize("function", ["ChatFunction", "ChatBufferedFunction"])
