@@ -18,6 +18,7 @@ from unittest.mock import patch
 import httpx
 from agents import Agent
 
+from bench import coldstart
 from bench.meter import Cost, Meter
 from chat_sessions import ChatStore, service
 from chat_sessions.agent_config import OfflineModel
@@ -161,6 +162,7 @@ def timings(server: DynamoDBLocal) -> str:
             f"- `python -X importtime` self-time sum, median of 5: CRUD function `get_session` "
             f"{crud_ms:.0f} ms ({crud_modules} modules); chat function {chat_ms:.0f} ms "
             f"({chat_modules} modules).",
+            coldstart.report(),
             "- Measured on the 2-core dev box; timings vary with load, so no test asserts them.",
         ]
     )

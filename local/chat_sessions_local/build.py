@@ -34,21 +34,28 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 
 
 def target_python() -> str | None:
-    """A python3.13 to build with: PATH, pyenv, uv's own installs, else one uv provisions."""
-    found = shutil.which(f"python{TARGET}")
-    if found:
-        return found
+    """A python3.13 to build with: PATH, pyenv, uv's own installs, else one uv provisions.
+    Each candidate must run and be 3.13 (a pyenv shim of another version does not)."""
     pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{TARGET}*/bin/python{TARGET}")))
-    if pyenv:
-        return pyenv[-1]
+    for candidate in [shutil.which(f"python{TARGET}"), *reversed(pyenv), _uv_python()]:
+        if candidate and _runs_as_target(candidate):
+            return candidate
+    return None
+
+
+def _uv_python() -> str | None:
     find = [UV, "python", "find", TARGET]
     answer = subprocess.run(find, capture_output=True, text=True, check=False)
     if answer.returncode != 0:  # provision one (needs uv's Python downloads to be reachable)
         subprocess.run([UV, "python", "install", TARGET], capture_output=True, check=False)
         answer = subprocess.run(find, capture_output=True, text=True, check=False)
-    if answer.returncode != 0 or not answer.stdout.strip():
-        return None
-    return answer.stdout.strip()
+    return answer.stdout.strip() or None
+
+
+def _runs_as_target(python: str) -> bool:
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    answer = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+    return answer.returncode == 0 and answer.stdout.strip() == TARGET
 
 
 def sam_build(python: str | None) -> None:

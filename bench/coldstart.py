@@ -1,0 +1,159 @@
+"""Cold start as shipped: the import of a function's code from artifacts made the way
+``make build`` makes them, on Python 3.13, with their bytecode and none written
+(``PYTHONDONTWRITEBYTECODE``, as on Lambda's read-only code directories).
+
+The deployed artifacts are arm64; this machine may not be, so the same layers are assembled for
+its own architecture: the same requirements, the same post-processing
+(``chat_sessions_local.build``), and the same layout (function code, then /opt/python, then the
+runtime's boto3). Each figure is the median import time of fresh interpreters. It is reported as a
+ratio to a reference measured in the same run, so the figures do not depend on this box's speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from chat_sessions_local.build import (
+    RUNTIME_PROVIDED,
+    UV,
+    compiled,
+    target_python,
+    without_duplicates,
+    without_runtime_packages,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / ".cache" / "coldstart"
+HELLO = (
+    "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
+    "logger, tracer, metrics = Logger(), Tracer(), Metrics(namespace='Hello')\n"
+    "def handler(event, context):\n    return {}\n"
+)
+"""The reference for a CRUD function: a Powertools hello-world with Logger, Tracer and Metrics."""
+RUNS = 7
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    python: str
+    root: Path
+
+    def layer(self, name: str) -> Path:
+        return self.root / name / "python"
+
+    def function(self, name: str) -> Path:
+        return self.root / "functions" / name
+
+
+def _pip(python: str, target: Path, *requirements: str) -> None:
+    command = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:"]
+    subprocess.run([*command, "--target", str(target), *requirements], check=True)
+
+
+def _runtime_pins() -> list[str]:
+    """boto3 and its dependencies at uv.lock's versions (what /var/runtime has in Lambda)."""
+    exported = subprocess.run(
+        [UV, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    wanted = {n.replace("dateutil", "python-dateutil") for n in RUNTIME_PROVIDED}
+    pins = [line.split(";")[0].strip() for line in exported.splitlines() if "==" in line]
+    return [pin for pin in pins if pin.split("==")[0] in wanted]
+
+
+def assemble(python: str) -> Artifacts:
+    """The artifacts for this machine, made once per uv.lock and layer sources (then reused)."""
+    stamp = hashlib.sha256((ROOT / "uv.lock").read_bytes() + python.encode()).hexdigest()
+    artifacts = Artifacts(python, ARTIFACTS)
+    if (ARTIFACTS / "stamp").exists() and (ARTIFACTS / "stamp").read_text() == stamp:
+        return artifacts
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    core, chat = artifacts.layer("CoreLayer"), artifacts.layer("ChatLayer")
+    _pip(python, core, "-r", str(ROOT / "layers" / "core" / "requirements.txt"))
+    _pip(python, chat, "-r", str(ROOT / "layers" / "chat" / "requirements.txt"))
+    _pip(python, ARTIFACTS / "runtime", *_runtime_pins())
+    shutil.copytree(ROOT / "layers" / "core" / "chat_sessions", core / "chat_sessions")
+    shutil.copytree(ROOT / "layers" / "agent", artifacts.layer("AgentLayer"))
+    shutil.copytree(ROOT / "functions", ARTIFACTS / "functions")
+    (ARTIFACTS / "functions" / "hello").mkdir()
+    (ARTIFACTS / "functions" / "hello" / "app.py").write_text(HELLO)
+    without_runtime_packages(core)
+    without_runtime_packages(chat)
+    without_duplicates(chat, core)
+    compiled(python, ARTIFACTS)
+    (ARTIFACTS / "stamp").write_text(stamp)
+    return artifacts
+
+
+def import_ms(artifacts: Artifacts, function: str, statement: str, layers: list[str]) -> float:
+    """Median milliseconds of ``statement`` in fresh interpreters, cwd the function's code."""
+    paths = [
+        str(artifacts.function(function)),
+        *(str(artifacts.layer(name)) for name in layers),
+        str(ARTIFACTS / "runtime"),
+    ]
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(paths),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        "POWERTOOLS_SERVICE_NAME": "chat-sessions",
+        "OPENAI_AGENTS_DISABLE_TRACING": "true",
+    }
+    probe = f"import time\nt = time.perf_counter()\n{statement}\nprint(time.perf_counter() - t)"
+    samples = []
+    for _ in range(RUNS):
+        answer = subprocess.run(
+            [artifacts.python, "-s", "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=environment,
+            cwd=artifacts.function(function),
+        )
+        samples.append(float(answer.stdout.strip()) * 1000)
+    return statistics.median(samples)
+
+
+def size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1024 / 1024
+
+
+def report() -> str:
+    python = target_python()
+    if python is None:
+        return "- Cold start as shipped: not measured (no python3.13, and uv could not get one)."
+    artifacts = assemble(python)
+    core, chat = ["CoreLayer"], ["CoreLayer", "ChatLayer", "AgentLayer"]
+    hello = import_ms(artifacts, "hello", "import app", core)
+    crud = import_ms(artifacts, "get_session", "import app", core)
+    stack = import_ms(artifacts, "chat", "import agents, fastapi, uvicorn", chat)
+    chat_app = import_ms(artifacts, "chat", "import app", chat)
+    sizes = {name: size_mb(artifacts.layer(name)) for name in ("CoreLayer", "ChatLayer")}
+    return "\n".join(
+        [
+            f"- Cold start as shipped (Python 3.13, artifacts with their bytecode, none written, "
+            f"median of {RUNS} fresh interpreters): CRUD `get_session` imports in "
+            f"{crud / hello:.2f}x the time of a Powertools hello-world with Logger, Tracer and "
+            f"Metrics ({crud:.0f} vs {hello:.0f} ms; target ≤ 1.3x). The chat function takes "
+            f"{chat_app / stack:.2f}x `import agents, fastapi, uvicorn` ({chat_app:.0f} vs "
+            f"{stack:.0f} ms; target ≤ 1.15x).",
+            f"- Layers as built, unzipped: CoreLayer {sizes['CoreLayer']:.1f} MB, ChatLayer "
+            f"{sizes['ChatLayer']:.1f} MB (the chat stack once; the functions are a few KB each).",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(report())
