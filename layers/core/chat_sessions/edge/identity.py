@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from chat_sessions.config import get_settings
 from chat_sessions.errors import UnauthorizedError
 from chat_sessions.models import UserId
 
@@ -36,6 +35,10 @@ def caller_of(claims: Mapping[str, Any] | None, scopes: Iterable[str] | None = N
         user_id = _subject.validate_python(subject, strict=True)
     except ValidationError:
         raise UnauthorizedError("a valid bearer token with a subject is required") from None
+    # On first use: a function's init stays free of pydantic-settings (its first request reads
+    # the settings anyway).
+    from chat_sessions.config import get_settings
+
     granted = set(scopes) if scopes is not None else _scopes_of(claims or {})
     wanted = get_settings().trusted_scope
     return Caller(user_id, trusted=bool(wanted) and wanted in granted)
