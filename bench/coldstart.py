@@ -36,7 +36,7 @@ HELLO = (
     "def handler(event, context):\n    return {}\n"
 )
 """The reference for a CRUD function: a Powertools hello-world with Logger, Tracer and Metrics."""
-RUNS = 7
+RUNS = 15
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,19 @@ def _runtime_pins() -> list[str]:
     return [pin for pin in pins if pin.split("==")[0] in wanted]
 
 
+def _stamp(python: str) -> str:
+    """What the artifacts are made of: the lock, the interpreter and every source file."""
+    digest = hashlib.sha256(python.encode() + (ROOT / "uv.lock").read_bytes())
+    for folder in ("layers", "functions"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 def assemble(python: str) -> Artifacts:
-    """The artifacts for this machine, made once per uv.lock and layer sources (then reused)."""
-    stamp = hashlib.sha256((ROOT / "uv.lock").read_bytes() + python.encode()).hexdigest()
+    """The artifacts for this machine, made again whenever ``_stamp`` changes."""
+    stamp = _stamp(python)
     artifacts = Artifacts(python, ARTIFACTS)
     if (ARTIFACTS / "stamp").exists() and (ARTIFACTS / "stamp").read_text() == stamp:
         return artifacts
@@ -94,36 +104,46 @@ def assemble(python: str) -> Artifacts:
     return artifacts
 
 
-def import_ms(artifacts: Artifacts, function: str, statement: str, layers: list[str]) -> float:
-    """Median milliseconds of ``statement`` in fresh interpreters, cwd the function's code."""
-    paths = [
-        str(artifacts.function(function)),
-        *(str(artifacts.layer(name)) for name in layers),
-        str(ARTIFACTS / "runtime"),
-    ]
-    environment = {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": os.pathsep.join(paths),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": function,
-        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
-        "POWERTOOLS_SERVICE_NAME": "chat-sessions",
-        "OPENAI_AGENTS_DISABLE_TRACING": "true",
-    }
-    probe = f"import time\nt = time.perf_counter()\n{statement}\nprint(time.perf_counter() - t)"
-    samples = []
-    for _ in range(RUNS):
+@dataclass(frozen=True)
+class Probe:
+    """One import to time: ``statement`` run in the function's folder, with these layers."""
+
+    function: str
+    statement: str
+    layers: tuple[str, ...]
+
+    def once_ms(self, artifacts: Artifacts) -> float:
+        paths = [
+            str(artifacts.function(self.function)),
+            *(str(artifacts.layer(name)) for name in self.layers),
+            str(ARTIFACTS / "runtime"),
+        ]
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.pathsep.join(paths),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": self.function,
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "POWERTOOLS_SERVICE_NAME": "chat-sessions",
+            "OPENAI_AGENTS_DISABLE_TRACING": "true",
+        }
+        probe = f"import time\nt = time.perf_counter()\n{self.statement}\n"
         answer = subprocess.run(
-            [artifacts.python, "-s", "-c", probe],
+            [artifacts.python, "-s", "-c", f"{probe}print(time.perf_counter() - t)"],
             capture_output=True,
             text=True,
             check=True,
             env=environment,
-            cwd=artifacts.function(function),
+            cwd=artifacts.function(self.function),
         )
-        samples.append(float(answer.stdout.strip()) * 1000)
-    return statistics.median(samples)
+        return float(answer.stdout.strip()) * 1000
+
+
+def medians(artifacts: Artifacts, subject: Probe, reference: Probe) -> tuple[float, float]:
+    """Median ms of each, sampled in turns so that a change of load hits both alike."""
+    pairs = [(subject.once_ms(artifacts), reference.once_ms(artifacts)) for _ in range(RUNS)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def size_mb(folder: Path) -> float:
@@ -135,11 +155,15 @@ def report() -> str:
     if python is None:
         return "- Cold start as shipped: not measured (no python3.13, and uv could not get one)."
     artifacts = assemble(python)
-    core, chat = ["CoreLayer"], ["CoreLayer", "ChatLayer", "AgentLayer"]
-    hello = import_ms(artifacts, "hello", "import app", core)
-    crud = import_ms(artifacts, "get_session", "import app", core)
-    stack = import_ms(artifacts, "chat", "import agents, fastapi, uvicorn", chat)
-    chat_app = import_ms(artifacts, "chat", "import app", chat)
+    core, chat = ("CoreLayer",), ("CoreLayer", "ChatLayer", "AgentLayer")
+    crud, hello = medians(
+        artifacts, Probe("get_session", "import app", core), Probe("hello", "import app", core)
+    )
+    chat_app, stack = medians(
+        artifacts,
+        Probe("chat", "import app", chat),
+        Probe("chat", "import agents, fastapi, uvicorn", chat),
+    )
     sizes = {name: size_mb(artifacts.layer(name)) for name in ("CoreLayer", "ChatLayer")}
     return "\n".join(
         [
