@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,35 +69,32 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:
 """
 
 
-@pytest.mark.parametrize("function", sorted(set(sam.functions()) - {"chat", "chat_buffered"}))
-def test_crud_functions_do_not_load_the_agents_sdk_or_fastapi(function: str) -> None:
-    """Their cold start must not pay ~1-3 s for the chat stack (fresh interpreter per function)."""
-    props = sam.functions()[function]["Properties"]
-    path = TEMPLATE.parent / props["CodeUri"] / "app.py"
+def loaded_by(app: Path, *packages: str) -> list[str]:
+    """Which of ``packages`` importing ``app`` loads, in a fresh interpreter (as a cold start)."""
     loaded = subprocess.run(
-        [sys.executable, "-c", PROBE, str(path), *HEAVY],
+        [sys.executable, "-c", PROBE, str(app), *packages],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
     ).stdout
+    return list(json.loads(loaded))
 
-    assert json.loads(loaded) == []
+
+@pytest.mark.parametrize("function", sorted(set(sam.functions()) - {"chat", "chat_buffered"}))
+def test_crud_functions_do_not_load_the_agents_sdk_or_fastapi(function: str) -> None:
+    """Their cold start must not pay ~1-3 s for the chat stack (fresh interpreter per function)."""
+    props = sam.functions()[function]["Properties"]
+
+    assert loaded_by(TEMPLATE.parent / props["CodeUri"] / "app.py", *HEAVY) == []
 
 
 def test_the_buffered_chat_does_not_load_what_only_the_function_url_uses() -> None:
     """Behind API Gateway the authorizer verified the token: no jwt. (cryptography still comes,
     with the Agents SDK's MCP support.)"""
     path = TEMPLATE.parent / "functions" / "chat_buffered" / "app.py"
-    loaded = subprocess.run(
-        [sys.executable, "-c", PROBE, str(path), "jwt"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
-    ).stdout
 
-    assert json.loads(loaded) == []
+    assert loaded_by(path, "jwt") == []
 
 
 def test_the_chat_function_streams_from_a_function_url(template: dict[str, Any]) -> None:
