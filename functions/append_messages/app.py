@@ -1,5 +1,8 @@
 """POST /v1/sessions/{session_id}/messages: append Agents SDK items, atomically and in order."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from aws_lambda_powertools.event_handler import Response
 
 from chat_sessions import service
@@ -29,3 +32,4 @@ def append_messages(
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -1,5 +1,8 @@
 """DELETE /v1/sessions/{session_id}/messages: remove every message; the session stays."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from aws_lambda_powertools.event_handler import Response
 
 from chat_sessions import service
@@ -16,3 +19,4 @@ def clear_messages(session_id: ApiSessionId) -> Response[None]:
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -1,5 +1,8 @@
 """POST /v1/sessions: create a session, or return the caller's existing one with that id."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from aws_lambda_powertools.event_handler import Response
 
 from chat_sessions import service
@@ -29,3 +32,4 @@ def create_session(body: SessionCreate) -> Response[SessionPublic]:
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -3,6 +3,9 @@
 Asynchronous: 202 with the request, which the stream consumer carries out.
 """
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -37,3 +40,4 @@ def delete_all_sessions(
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -1,5 +1,8 @@
 """GET /v1/sessions/{session_id}: one of the caller's sessions."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from chat_sessions import service
 from chat_sessions.api import caller, http_app, lambda_handler
 from chat_sessions.models import ApiSessionId
@@ -14,3 +17,4 @@ def get_session(session_id: ApiSessionId) -> SessionPublic:
 
 
 handler = lambda_handler(app)
+coldstart.finish()

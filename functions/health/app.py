@@ -1,5 +1,8 @@
 """GET /v1/health: liveness, no auth and no DynamoDB call."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from chat_sessions.api import http_app, lambda_handler
 from chat_sessions.schemas import HealthPublic
 
@@ -12,3 +15,4 @@ def health() -> HealthPublic:
 
 
 handler = lambda_handler(app)
+coldstart.finish()

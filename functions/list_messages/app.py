@@ -1,5 +1,8 @@
 """GET /v1/sessions/{session_id}/messages: one page of the history."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from chat_sessions import service
 from chat_sessions.api import Cursor, Limit, caller, http_app, lambda_handler
 from chat_sessions.models import ApiSessionId, Order
@@ -16,3 +19,4 @@ def list_messages(
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -1,5 +1,8 @@
 """GET /v1/sessions: the caller's sessions, newest activity first, filtered by metadata."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from chat_sessions import service
 from chat_sessions.api import Cursor, Limit, caller, http_app, lambda_handler, metadata_filter
 from chat_sessions.schemas import SessionListPublic
@@ -13,3 +16,4 @@ def list_sessions(limit: Limit = 20, cursor: Cursor = None) -> SessionListPublic
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -1,5 +1,8 @@
 """DELETE /v1/sessions/{session_id}/messages/last: remove and return the newest message."""
 
+from chat_sessions import coldstart  # first: init runs with the collector paused
+
+# isort: split
 from chat_sessions import service
 from chat_sessions.api import caller, http_app, lambda_handler
 from chat_sessions.models import ApiSessionId
@@ -14,3 +17,4 @@ def pop_message(session_id: ApiSessionId) -> PoppedPublic:
 
 
 handler = lambda_handler(app)
+coldstart.finish()

@@ -37,13 +37,16 @@ def target_python() -> str | None:
     """A python3.13 to build with: PATH, pyenv, uv's own installs, else one uv provisions.
     Each candidate must run and be 3.13 (a pyenv shim of another version does not)."""
     pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{TARGET}*/bin/python{TARGET}")))
-    for candidate in [shutil.which(f"python{TARGET}"), *reversed(pyenv), _uv_python()]:
+    for candidate in [shutil.which(f"python{TARGET}"), *reversed(pyenv)]:
         if candidate and _runs_as_target(candidate):
             return candidate
-    return None
+    provisioned = _uv_python()  # only when none is here: it may download one
+    return provisioned if provisioned and _runs_as_target(provisioned) else None
 
 
 def _uv_python() -> str | None:
+    if shutil.which(UV) is None:
+        return None
     find = [UV, "python", "find", TARGET]
     answer = subprocess.run(find, capture_output=True, text=True, check=False)
     if answer.returncode != 0:  # provision one (needs uv's Python downloads to be reachable)
