@@ -24,13 +24,16 @@ print(json.dumps({"collecting": gc.isenabled(), "frozen": gc.get_freeze_count()}
 """
 
 
-def _fresh(code: str, *args: str) -> str:
+IN_LAMBDA = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}
+
+
+def _fresh(code: str, *args: str, environment: dict[str, str] = IN_LAMBDA) -> str:
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
+        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", **environment},
     ).stdout
 
 
@@ -66,6 +69,15 @@ def test_after_init_the_collector_runs_and_what_init_built_is_frozen(app: Path) 
     assert after["frozen"] > 10_000  # the modules, classes and clients init made
 
 
+def test_outside_lambda_importing_it_changes_nothing() -> None:
+    """Tests, the local server and the library load function modules in-process: an init that
+    failed there must not leave collection paused."""
+    code = "import gc, json\nfrom chat_sessions import coldstart\nprint(json.dumps(gc.isenabled()))"
+
+    assert json.loads(_fresh(code, environment={})) is True
+    assert "AWS_LAMBDA_RUNTIME_API" not in os.environ
+
+
 def test_a_process_that_paused_collection_itself_keeps_it_paused() -> None:
     code = (
         "import gc, json\ngc.disable()\nfrom chat_sessions import coldstart\ncoldstart.finish()\n"
@@ -82,3 +94,14 @@ def test_finish_is_once() -> None:
     )
 
     assert json.loads(_fresh(code)) is False
+
+
+def test_every_public_name_resolves_lazily_to_its_home() -> None:
+    import chat_sessions
+
+    homes = vars(chat_sessions)["_HOMES"]
+
+    assert sorted(homes) == sorted(chat_sessions.__all__)
+    for name in chat_sessions.__all__:
+        assert getattr(chat_sessions, name).__name__ == name
+    assert set(chat_sessions.__all__) <= set(dir(chat_sessions))

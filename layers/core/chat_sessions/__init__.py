@@ -34,13 +34,36 @@ _HOMES = {
     **dict.fromkeys(
         ("AppendResult", "ChatSession", "MessagePage", "SessionPage", "StoredMessage"), ".models"
     ),
+    **dict.fromkeys(
+        (
+            "BatchTooLargeError",
+            "ChatSessionsError",
+            "ConflictError",
+            "InvalidCursorError",
+            "InvalidInputError",
+            "ItemTooLargeError",
+            "NotFoundError",
+            "SessionNotFoundError",
+            "ThrottledError",
+            "TooLargeError",
+            "UnavailableError",
+        ),
+        ".errors",
+    ),
 }
+"""Where each public name lives: every name of ``__all__``, and only those (a test checks)."""
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name not in _HOMES:
         raise AttributeError(name)
-    return getattr(import_module(_HOMES.get(name, ".errors"), __name__), name)
+    value = getattr(import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # found once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
 
 
 __all__ = [

@@ -64,13 +64,14 @@ def cascade(store: ChatStore, record: DynamoDBRecord) -> int:
         # (staging_last on a reservation taken before reserved_seq existed).
         bounds = ("last_seq", "staging_last", "reserved_seq")
         reached = max(int(old.get(name, {"N": "0"})["N"]) for name in bounds)
-        deleted = store.purge_session(pk, up_to_seq=reached)
+        incarnation = old.get("incarnation", {}).get("S")
+        deleted = store.purge_session(pk, up_to_seq=reached, incarnation=incarnation)
         expired = record.user_identity.get("principalId") == TTL_PRINCIPAL
         metrics.add_metric(
             name="SessionsExpired" if expired else "SessionsDeleted", unit=MetricUnit.Count, value=1
         )
     elif event == "INSERT" and sk.startswith(keys.TRIM_PREFIX):
-        deleted = store.purge_trimmed(pk)
+        deleted = store.purge_trimmed(pk, sk)
         store.delete_row(pk, sk)
     elif event == "INSERT" and sk.startswith(keys.DELETION_PREFIX):
         deleted = store.run_deletion(pk, sk, budget_seconds=DELETION_BUDGET_SECONDS)

@@ -97,9 +97,30 @@ class UnavailableError(ChatSessionsError):
 
 
 class MessageNotFoundError(NotFoundError):
-    """Nothing to pop: the history is empty."""
+    """No such message: nothing to pop (the history is empty), or a fork point that is not in
+    the branch's history."""
 
     code = "message_not_found"
+
+
+class BranchNotFoundError(NotFoundError):
+    """No such branch in this session (docs/branches.md)."""
+
+    code = "branch_not_found"
+
+
+class MainBranchError(ConflictError):
+    """``main`` cannot be deleted: delete the session, or clear it."""
+
+    code = "main_branch"
+    retryable = False
+
+
+class MessageSharedError(ConflictError):
+    """A pop of a message another branch shares (docs/branches.md, "Pinning")."""
+
+    code = "message_shared"
+    retryable = False
 
 
 class RouteNotFoundError(NotFoundError):

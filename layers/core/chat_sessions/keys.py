@@ -16,6 +16,15 @@ DELETION_PREFIX = "DELETE-ALL#"
 SEQ_DIGITS = 20
 ACTIVITY_INDEX = "sessions_by_activity"
 
+MAIN_BRANCH = "main"
+"""The branch every session has: its messages are the ``MSG#`` rows (docs/branches.md)."""
+BRANCH_PREFIX = "BRANCH#"
+"""A branch's record (its window, name and counts); below every other prefix here."""
+BASE_PREFIX = "BRBASE#"
+"""A branch's base: the segments of the path it shares with others."""
+BRANCH_CHUNK_PREFIX = "BRCHUNK#"
+BRANCH_MESSAGE_PREFIX = "BRMSG#"
+
 
 MAX_SESSION_PART_BYTES = 1000
 """Longer (escaped) session ids are hashed, so ``user#session`` stays under DynamoDB's 2,048-byte
@@ -54,12 +63,36 @@ def trim_sk(marker_id: str) -> str:
     return f"{TRIM_PREFIX}{marker_id}"
 
 
-def message_sk(seq: int) -> str:
-    return f"{MESSAGE_PREFIX}{seq:0{SEQ_DIGITS}d}"
+def message_prefix(branch: str = MAIN_BRANCH) -> str:
+    """Where a branch's own message rows sort: ``MSG#`` for ``main``, ``BRMSG#<id>#`` else."""
+    return MESSAGE_PREFIX if branch == MAIN_BRANCH else f"{BRANCH_MESSAGE_PREFIX}{branch}#"
 
 
-def chunk_sk(seq: int, index: int) -> str:
-    return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#{index:03d}"
+def chunk_prefix(branch: str = MAIN_BRANCH) -> str:
+    return CHUNK_PREFIX if branch == MAIN_BRANCH else f"{BRANCH_CHUNK_PREFIX}{branch}#"
+
+
+def message_sk(seq: int, branch: str = MAIN_BRANCH) -> str:
+    return f"{message_prefix(branch)}{seq:0{SEQ_DIGITS}d}"
+
+
+def chunk_sk(seq: int, index: int, branch: str = MAIN_BRANCH) -> str:
+    return f"{chunk_prefix(branch)}{seq:0{SEQ_DIGITS}d}#{index:03d}"
+
+
+def branch_sk(branch: str) -> str:
+    return f"{BRANCH_PREFIX}{branch}"
+
+
+def base_sk(branch: str) -> str:
+    return f"{BASE_PREFIX}{branch}"
+
+
+def branch_of(message_sort_key: str) -> str:
+    """The branch whose own rows hold a message (or chunk) row."""
+    if message_sort_key.startswith((MESSAGE_PREFIX, CHUNK_PREFIX)):
+        return MAIN_BRANCH
+    return message_sort_key.split("#", 2)[1]
 
 
 def idempotency_sk(key: str) -> str:
@@ -67,11 +100,11 @@ def idempotency_sk(key: str) -> str:
     return f"{IDEMPOTENCY_PREFIX}{key}"
 
 
-def last_chunk_sk(seq: int) -> str:
+def last_chunk_sk(seq: int, branch: str = MAIN_BRANCH) -> str:
     """Upper bound of every chunk sort key of messages up to ``seq``."""
-    return f"{CHUNK_PREFIX}{seq:0{SEQ_DIGITS}d}#~"
+    return f"{chunk_prefix(branch)}{seq:0{SEQ_DIGITS}d}#~"
 
 
 def seq_of(message_sort_key: str) -> int:
-    """The sequence number in a ``MSG#`` sort key."""
-    return int(message_sort_key[len(MESSAGE_PREFIX) :])
+    """The sequence number in a message row's sort key (``MSG#<seq>``, ``BRMSG#<id>#<seq>``)."""
+    return int(message_sort_key[message_sort_key.rindex("#") + 1 :])

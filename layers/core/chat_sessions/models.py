@@ -78,6 +78,9 @@ URL addresses through API Gateway, which decodes paths before routing. Not ``/``
 DeletionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 """A delete-all request's id (as the API issues them)."""
 Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS)]
+BranchId = Annotated[str, StringConstraints(pattern=r"^(main|b_[2-7a-z]{20})$")]
+"""``main``, or an id the store chose (``store.branch_state.new_branch_id``)."""
+BranchName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_CHARS)]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
 Metadata = Annotated[
@@ -91,6 +94,8 @@ _user_id = TypeAdapter(UserId)
 _session_id = TypeAdapter(SessionId)
 _title = TypeAdapter(Title)
 _metadata = TypeAdapter(Metadata)
+_branch_id = TypeAdapter(BranchId)
+_branch_name = TypeAdapter(BranchName)
 
 
 def _checked(adapter: TypeAdapter[Any], value: object, field: str) -> Any:
@@ -118,6 +123,14 @@ def check_title(value: object) -> str:
 
 def check_metadata(value: object) -> dict[str, str]:
     return dict(_checked(_metadata, value, "metadata"))
+
+
+def check_branch_id(value: object) -> str:
+    return str(_checked(_branch_id, value, "branch"))
+
+
+def check_branch_name(value: object) -> str:
+    return str(_checked(_branch_name, value, "name"))
 
 
 class Usage(BaseModel):
@@ -150,6 +163,8 @@ class ChatSession(BaseModel):
     history_start: int = Field(default=0, exclude=True)
     """The first seq of the current history (creation, or the last clear): Idempotency-Key
     records from before it are not this history's."""
+    active_branch: str = "main"
+    """The branch every read and write without a branch named goes to (docs/branches.md)."""
 
 
 class StoredMessage(BaseModel):
@@ -196,6 +211,29 @@ class AppendResult(BaseModel):
     replay: StoredResponse | None = None
     """Set when an earlier call with the same Idempotency-Key and request stored this batch:
     this call wrote nothing, and the fields above describe that earlier batch."""
+
+
+class Branch(BaseModel):
+    """One path through a session's tree of messages (docs/branches.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    branch_id: str
+    name: str | None
+    parent_branch: str | None
+    """The branch it was forked from (``None`` for ``main``)."""
+    fork_seq: int | None
+    """The last message it shares with its parent (``0``: none; ``None`` for ``main``)."""
+    message_count: int
+    """Messages in its history: the ones it shares and its own."""
+    created_at: datetime
+    updated_at: datetime
+    active: bool
+
+
+class BranchPage(BaseModel):
+    branches: list[Branch]
+    next_cursor: str | None
 
 
 DeletionStatus = Literal["pending", "running", "done"]

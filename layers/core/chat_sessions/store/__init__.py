@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING
 
 from chat_sessions.clock import Clock
 from chat_sessions.codec import MAX_ITEM_BYTES
+from chat_sessions.errors import InvalidInputError
 from chat_sessions.idempotency import IdempotencyRecord
 from chat_sessions.models import (
     AppendResult,
+    Branch,
+    BranchPage,
     ChatSession,
     Deletion,
     MessagePage,
@@ -27,9 +30,22 @@ from chat_sessions.models import (
     SessionPage,
     StoredMessage,
     StoredResponse,
+    check_branch_id,
+    check_branch_name,
 )
 
-from . import append, deletion, history, idempotency, lease, purge, sessions, window
+from . import (
+    append,
+    branches,
+    deletion,
+    header,
+    history,
+    idempotency,
+    lease,
+    purge,
+    sessions,
+    window,
+)
 from .context import StoreContext
 from .lease import TurnCommit
 from .sessions import UNSET
@@ -231,19 +247,28 @@ class ChatStore:
         )
 
     def read_newest(
-        self, user_id: str, session_id: str, limit: int | None
+        self, user_id: str, session_id: str, limit: int | None, *, branch: str | None = None
     ) -> tuple[ChatSession, list[StoredMessage]]:
-        """The session and its newest ``limit`` messages (all when ``None``), oldest first."""
-        return history.read_newest(self._ctx, user_id, session_id, limit)
+        """The session and the newest ``limit`` messages (all when ``None``) of ``branch`` (the
+        active one when ``None``), oldest first."""
+        branch = None if branch is None else check_branch_id(branch)
+        return history.read_newest(self._ctx, user_id, session_id, limit, branch)
 
     def read_window(
-        self, user_id: str, session_id: str, *, turns: int, token_budget: int | None = None
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        turns: int,
+        token_budget: int | None = None,
+        branch: str | None = None,
     ) -> tuple[ChatSession, list[StoredMessage]]:
         """The session and its newest ``turns`` whole user turns, oldest first (within
         ``token_budget`` estimated tokens, the newest turn always kept). Costs what the window
         holds, not the history."""
+        branch = None if branch is None else check_branch_id(branch)
         return window.read_window(
-            self._ctx, user_id, session_id, turns=turns, token_budget=token_budget
+            self._ctx, user_id, session_id, turns=turns, token_budget=token_budget, branch=branch
         )
 
     def read_batch(
@@ -273,6 +298,59 @@ class ChatStore:
     def clear_items(self, user_id: str, session_id: str) -> None:
         """Remove every message at once (one write); the session stays."""
         history.clear(self._ctx, user_id, session_id)
+
+    # ----------------------------------------------------------------------------------- branches
+
+    def fork_branch(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        source: str | None = None,
+        at_seq: int | None = None,
+        name: str | None = None,
+        activate: bool = True,
+    ) -> Branch:
+        """A new branch sharing ``source``'s history (the active branch when ``None``) up to the
+        message ``at_seq`` (``None``: all of it; ``0``: none), made active unless ``activate`` is
+        false. Writes O(1) items whatever the history (docs/branches.md)."""
+        source = None if source is None else check_branch_id(source)
+        name = None if name is None else check_branch_name(name)
+        if at_seq is not None and (isinstance(at_seq, bool) or not isinstance(at_seq, int)):
+            raise InvalidInputError("at_seq must be an integer")
+        pk = header.session_pk(user_id, session_id)
+        return branches.fork(
+            self._ctx, pk, source=source, at_seq=at_seq, name=name, activate=activate
+        )
+
+    def get_branch(self, user_id: str, session_id: str, branch: str) -> Branch:
+        """One branch of the session, or ``BranchNotFoundError``."""
+        pk = header.session_pk(user_id, session_id)
+        return branches.get(self._ctx, pk, check_branch_id(branch))
+
+    def list_branches(
+        self, user_id: str, session_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> BranchPage:
+        """``main``, then the other branches newest first."""
+        pk = header.session_pk(user_id, session_id)
+        return branches.list_page(self._ctx, pk, limit=limit, cursor=cursor)
+
+    def rename_branch(self, user_id: str, session_id: str, branch: str, name: str | None) -> Branch:
+        """Name a branch (``None`` removes the name); ``main`` has none (``MainBranchError``)."""
+        name = None if name is None else check_branch_name(name)
+        pk = header.session_pk(user_id, session_id)
+        return branches.rename(self._ctx, pk, check_branch_id(branch), name)
+
+    def activate_branch(self, user_id: str, session_id: str, branch: str) -> Branch:
+        """Make ``branch`` the one reads and writes go to when they name none."""
+        pk = header.session_pk(user_id, session_id)
+        return branches.activate(self._ctx, pk, check_branch_id(branch))
+
+    def delete_branch(self, user_id: str, session_id: str, branch: str) -> bool:
+        """Delete a branch (not ``main``); whether this call deleted it. Its own messages go
+        with it, but the ones other branches share; ``main`` becomes active if it was."""
+        pk = header.session_pk(user_id, session_id)
+        return branches.delete(self._ctx, pk, check_branch_id(branch))
 
     # ---------------------------------------------------------------------------------- chat turns
 
@@ -318,13 +396,14 @@ class ChatStore:
 
     # ------------------------------------------------------------------- cascade (stream consumer)
 
-    def purge_session(self, pk: str, *, up_to_seq: int) -> int:
-        """What a deleted or expired session left; how many rows were deleted."""
-        return purge.session(self._ctx, pk, up_to_seq=up_to_seq)
+    def purge_session(self, pk: str, *, up_to_seq: int, incarnation: str | None = None) -> int:
+        """What a deleted or expired session left (its branches: those of ``incarnation``);
+        how many rows were deleted."""
+        return purge.session(self._ctx, pk, up_to_seq=up_to_seq, incarnation=incarnation)
 
-    def purge_trimmed(self, pk: str) -> int:
-        """The rows below the session's ``first_seq``; how many rows were deleted."""
-        return purge.trimmed(self._ctx, pk)
+    def purge_trimmed(self, pk: str, marker_sk: str | None = None) -> int:
+        """What a trim marker asks for (``purge.trimmed``); how many rows were deleted."""
+        return purge.trimmed(self._ctx, pk, marker_sk)
 
     def purge(self, pk: str, *, up_to_seq: int) -> int:
         """The message and chunk rows of ``pk`` with seq <= ``up_to_seq``."""

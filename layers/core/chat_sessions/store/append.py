@@ -224,7 +224,8 @@ def _actions(ctx: StoreContext, call: Append, plan: _Plan, now: float, base: int
     )
     actions = [head]
     if plan.trim is not None or plan.replace_expired:  # rows below the window: the cascade's
-        marker = retention.marker(ctx, call.pk)  # room for it: see Batch.fits_one_transaction
+        # Room for it: see Batch.fits_one_transaction.
+        marker = retention.marker(ctx, call.pk, replaced=plan.replace_expired)
         actions.append({"Put": {"TableName": ctx.table.name, "Item": marker}})
     created_at = to_iso(now)
     for offset, entry in enumerate([] if plan.held else batch.encoded):

@@ -15,6 +15,7 @@ from chat_sessions.clock import from_iso, to_iso, to_micros
 from chat_sessions.errors import ChatSessionsError, SessionNotFoundError
 from chat_sessions.models import ChatSession, Usage, check_session_id, check_user_id
 
+from .branch_state import new_incarnation
 from .context import StoreContext
 from .table import ConditionFailed
 from .wire import Item, n, number, s, string_map, strings_of
@@ -119,6 +120,7 @@ def new(
         "first_seq": n(first),
         "last_seq": n(first - 1),
         "history_start": n(first),
+        "incarnation": s(new_incarnation()),
     }
     if ttl_seconds is not None:
         header["ttl_seconds"] = n(ttl_seconds)
@@ -139,12 +141,20 @@ def history_start(header: Item) -> int:
     return to_micros(from_iso(header["created_at"]["S"]).timestamp()) - 1
 
 
+def visible_count(header: Item) -> int:
+    """The active branch's messages: ``active_count`` while a branch other than ``main`` is
+    active (its writes keep it), else ``main``'s own and shared ones (docs/branches.md)."""
+    if "active_branch" in header:
+        return number(header, "active_count")
+    return number(header, "message_count") + number(header, "inherited_count", 0)
+
+
 def session_of(header: Item, default_ttl_seconds: int) -> ChatSession:
     return ChatSession(
         session_id=header["session_id"]["S"],
         title=header["title"]["S"] if "title" in header else None,
         metadata=strings_of(header.get("metadata")),
-        message_count=number(header, "message_count"),
+        message_count=visible_count(header),
         created_at=from_iso(header["created_at"]["S"]),
         updated_at=from_iso(header["updated_at"]["S"]),
         expires_at=datetime.fromtimestamp(number(header, "expires_at"), UTC),
@@ -157,4 +167,5 @@ def session_of(header: Item, default_ttl_seconds: int) -> ChatSession:
         first_seq=number(header, "first_seq"),
         last_seq=number(header, "last_seq"),
         history_start=history_start(header),
+        active_branch=header["active_branch"]["S"] if "active_branch" in header else "main",
     )

@@ -11,10 +11,15 @@ from typing import Any
 
 from chat_sessions import keys
 from chat_sessions.cursor import decode_cursor, encode_cursor
-from chat_sessions.errors import ConflictError, InvalidCursorError, InvalidInputError
+from chat_sessions.errors import (
+    ConflictError,
+    InvalidCursorError,
+    InvalidInputError,
+    MessageSharedError,
+)
 from chat_sessions.models import ChatSession, MessagePage, Order, StoredMessage
 
-from . import header, retention, rows
+from . import branch_state, header, retention, rows, view
 from .context import StoreContext
 from .sessions import get, session
 from .table import Cancelled
@@ -85,13 +90,24 @@ def _within_window(request: dict[str, Any], found: Item, limit: int | None, seen
 
 
 def read_newest(
-    ctx: StoreContext, user_id: str, session_id: str, limit: int | None
+    ctx: StoreContext, user_id: str, session_id: str, limit: int | None, branch: str | None = None
 ) -> tuple[ChatSession, list[StoredMessage]]:
-    """The session and its newest ``limit`` messages (all when ``None``), oldest first."""
+    """The session and the newest ``limit`` messages (all when ``None``) of ``branch`` (``None``:
+    the active one), oldest first. ``main`` active or named: one Query, from the header down."""
     pk = header.session_pk(user_id, session_id)
     if limit is not None and limit < 0:
         raise InvalidInputError("limit must not be negative")
-    found, newest = newest_rows(ctx, pk, limit, ctx.clock())
+    now = ctx.clock()
+    newest: list[Item] = []
+    if branch is not None and branch != keys.MAIN_BRANCH:
+        found = header.live(header.get(ctx, pk), now)
+    else:
+        found, newest = newest_rows(ctx, pk, limit, now)
+    target = branch or branch_state.active_branch(found)
+    if target != keys.MAIN_BRANCH or "has_base" in found:
+        _, window = branch_state.load(ctx, pk, found, target)
+        mine = newest if target == keys.MAIN_BRANCH else None
+        newest = view.newest(ctx, pk, window, limit, own=mine)
     messages = rows.decode(ctx, pk, newest)
     messages.reverse()
     return session(ctx, found), messages
@@ -155,11 +171,13 @@ def pop(ctx: StoreContext, user_id: str, session_id: str) -> StoredMessage | Non
     pk = header.session_pk(user_id, session_id)
     for attempt in ctx.table.attempts():
         now = ctx.clock()
-        _, newest = newest_rows(ctx, pk, 1, now)
+        found, newest = newest_rows(ctx, pk, 1, now)
         if not newest:
             return None
         row = newest[0]
         seq = keys.seq_of(row["sk"]["S"])
+        if seq <= number(found, "pinned_seq", 0):
+            raise MessageSharedError("another branch shares this message: pop it there first")
         decoded = rows.decode(ctx, pk, [row])  # before the delete: its chunks still exist
         try:
             ctx.table.transact(_pop_actions(ctx, pk, row, seq, now))
@@ -187,7 +205,8 @@ def _pop_actions(ctx: StoreContext, pk: str, row: Item, seq: int, now: float) ->
             "Key": header.header_key(pk),
             "UpdateExpression": f"SET updated_at = :now_iso, {header.SLIDE_EXPIRY} "
             "ADD message_count :minus_one",
-            "ConditionExpression": f"{header.LIVE} AND first_seq <= :seq",
+            "ConditionExpression": f"{header.LIVE} AND first_seq <= :seq "
+            "AND (attribute_not_exists(pinned_seq) OR pinned_seq < :seq)",  # a fork meanwhile
             "ExpressionAttributeValues": {
                 **ctx.activity(now),
                 ":minus_one": n(-1),

@@ -7,43 +7,86 @@ nothing extra and never touch a re-created session's rows, whose seqs are later.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chat_sessions import keys
 
 from . import header
+from .branch_state import incarnation_of
 from .context import StoreContext
 from .table import ConditionFailed
 from .wire import Item, n, number, s
 
+MAX_SEQ = 10**keys.SEQ_DIGITS - 1
 
-def session(ctx: StoreContext, pk: str, *, up_to_seq: int) -> int:
+
+def session(ctx: StoreContext, pk: str, *, up_to_seq: int, incarnation: str | None = None) -> int:
     """What a deleted or expired session left: message and chunk rows with seq <= ``up_to_seq``
-    (the deleted header's ``last_seq``) and its Idempotency-Key records. How many rows went."""
-    return rows(ctx, pk, up_to_seq=up_to_seq) + _records(ctx, pk, below=up_to_seq + 1)
+    (the deleted header's ``last_seq``), its Idempotency-Key records and the items of its
+    branches (those of its ``incarnation``). How many rows went."""
+    deleted = rows(ctx, pk, up_to_seq=up_to_seq) + _records(ctx, pk, below=up_to_seq + 1)
+    return deleted + (
+        branches_of(ctx, pk, lambda found: found == incarnation) if incarnation else 0
+    )
 
 
-def trimmed(ctx: StoreContext, pk: str) -> int:
-    """The rows below the live header's ``first_seq`` (cleared or trimmed), and the records of
-    the histories before its ``history_start`` (cleared). A deleted session (no header) is left
-    to ``session``. How many rows went."""
-    found = header.get(ctx, pk, "first_seq, history_start, created_at")
+def trimmed(ctx: StoreContext, pk: str, marker_sk: str | None = None) -> int:
+    """What a trim marker asks for. ``main``'s (or an old marker's): the rows below the live
+    header's ``first_seq`` (cleared or trimmed) but the ones other branches share (up to its
+    ``pinned_seq``), the records of the histories before its ``history_start`` (cleared), and
+    after a header replaced an expired one, the old one's branches. A branch's: its rows the
+    same way, or all but the shared ones once it is deleted. A deleted session (no header) is
+    left to ``session``. How many rows went."""
+    marker = ctx.table.get({"pk": s(pk), "sk": s(marker_sk)}) if marker_sk else None
+    found = header.get(ctx, pk)
     if found is None:
         return 0
-    deleted = rows(ctx, pk, up_to_seq=number(found, "first_seq") - 1)
-    return deleted + _records(ctx, pk, below=header.history_start(found))
+    if marker is not None and "branch" in marker:
+        return _branch_trimmed(ctx, pk, marker)
+    shared = number(found, "pinned_seq", 0)
+    deleted = rows(ctx, pk, up_to_seq=number(found, "first_seq") - 1, from_seq=shared + 1)
+    deleted += _records(ctx, pk, below=header.history_start(found))
+    if marker is not None and "replaced" in marker:
+        live = found["incarnation"]["S"] if "incarnation" in found else None
+        deleted += branches_of(ctx, pk, lambda incarnation: incarnation != live)
+    return deleted
+
+
+def _branch_trimmed(ctx: StoreContext, pk: str, marker: Item) -> int:
+    branch = marker["branch"]["S"]
+    record = ctx.table.get({"pk": s(pk), "sk": s(keys.branch_sk(branch))})
+    shared = max(number(marker, "pinned_seq", 0), number(record or {}, "pinned_seq", 0))
+    below = number(record, "first_seq") - 1 if record is not None else MAX_SEQ
+    return rows(ctx, pk, up_to_seq=below, from_seq=shared + 1, branch=branch)
+
+
+def branches_of(ctx: StoreContext, pk: str, doomed: Callable[[str], bool]) -> int:
+    """Every item (record, base, rows, chunks) of the branches whose incarnation is ``doomed``."""
+    bounds = {":low": s("BR"), ":high": s("BS")}  # BRANCH#, BRBASE#, BRCHUNK#, BRMSG#
+    found = _keys(ctx, pk, "sk BETWEEN :low AND :high", bounds)
+    return ctx.table.delete_keys(
+        key for key in found if doomed(incarnation_of(keys.branch_of(key["sk"]["S"])))
+    )
 
 
 def rows(
-    ctx: StoreContext, pk: str, *, up_to_seq: int, from_seq: int = 0, consistent: bool = False
+    ctx: StoreContext,
+    pk: str,
+    *,
+    up_to_seq: int,
+    from_seq: int = 0,
+    consistent: bool = False,
+    branch: str = keys.MAIN_BRANCH,
 ) -> int:
-    """The message and chunk rows of ``pk`` with ``from_seq <= seq <= up_to_seq``; found with a
-    ``consistent`` read where a row written a moment ago must not be missed."""
+    """``branch``'s own message and chunk rows with ``from_seq <= seq <= up_to_seq``; found with
+    a ``consistent`` read where a row written a moment ago must not be missed."""
     deleted = 0
+    if from_seq > up_to_seq:
+        return 0
     for low, high in (
-        (keys.chunk_sk(from_seq, 0), keys.last_chunk_sk(up_to_seq)),
-        (keys.message_sk(from_seq), keys.message_sk(up_to_seq)),
+        (keys.chunk_sk(from_seq, 0, branch), keys.last_chunk_sk(up_to_seq, branch)),
+        (keys.message_sk(from_seq, branch), keys.message_sk(up_to_seq, branch)),
     ):
         bounds = {":low": s(low), ":high": s(high)}
         found = _keys(ctx, pk, "sk BETWEEN :low AND :high", bounds, consistent=consistent)

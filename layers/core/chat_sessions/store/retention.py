@@ -75,15 +75,19 @@ def _starts_turn(ctx: StoreContext, pk: str, row: Item) -> bool:
     return bool(decoded) and starts_turn(decoded[0].item)
 
 
-def marker(ctx: StoreContext, pk: str) -> Item:
-    """A new trim marker: its INSERT makes the stream consumer purge below ``first_seq``."""
+def marker(ctx: StoreContext, pk: str, *, replaced: bool = False) -> Item:
+    """A new trim marker: its INSERT makes the stream consumer purge below ``first_seq``, and,
+    when a new header ``replaced`` an expired one, what the old one's branches left."""
     now = ctx.clock()
-    return {
+    item: Item = {
         "pk": s(pk),
         "sk": s(keys.trim_sk(uuid.uuid4().hex)),
         "created_at": s(to_iso(now)),
         "expires_at": n(math.floor(now) + MARKER_TTL_SECONDS),
     }
+    if replaced:
+        item["replaced"] = {"BOOL": True}
+    return item
 
 
 def put_marker(ctx: StoreContext, pk: str) -> None:
@@ -92,6 +96,7 @@ def put_marker(ctx: StoreContext, pk: str) -> None:
     happened, so a marker that gets no answer in time is only logged: the session's own cascade
     purges those rows later (they lie below its ``last_seq``)."""
     try:
-        ctx.table.call("put_item", TableName=ctx.table.name, Item=marker(ctx, pk))
+        item = marker(ctx, pk, replaced=True)
+        ctx.table.call("put_item", TableName=ctx.table.name, Item=item)
     except (ConflictError, ThrottledError, UnavailableError) as exc:  # no answer in time
         logger.warning("trim marker not written", extra={"error_code": exc.code})

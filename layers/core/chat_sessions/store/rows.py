@@ -1,7 +1,8 @@
 """Message rows and their chunk rows: how an encoded item is laid out in the table, and read back.
 
-A message is one ``MSG#<seq>`` row; a large one keeps its compressed payload in ``CHUNK#<seq>#<i>``
-rows next to it (see ``codec``). Rows that cannot be decoded are skipped with a warning that names
+A message is one ``MSG#<seq>`` row (``BRMSG#<branch>#<seq>`` on a branch other than ``main``); a
+large one keeps its compressed payload in ``CHUNK#<seq>#<i>`` rows (``BRCHUNK#…``) next to it (see
+``codec``). Rows that cannot be decoded are skipped with a warning that names
 the row, never its content.
 """
 
@@ -21,36 +22,43 @@ from .wire import Item, s
 logger = logging.getLogger(__name__)
 
 
-def chunk_key(pk: str, seq: int, index: int) -> Item:
-    return {"pk": s(pk), "sk": s(keys.chunk_sk(seq, index))}
+def chunk_key(pk: str, seq: int, index: int, branch: str = keys.MAIN_BRANCH) -> Item:
+    return {"pk": s(pk), "sk": s(keys.chunk_sk(seq, index, branch))}
 
 
-def message_key(pk: str, seq: int) -> Item:
-    return {"pk": s(pk), "sk": s(keys.message_sk(seq))}
+def message_key(pk: str, seq: int, branch: str = keys.MAIN_BRANCH) -> Item:
+    return {"pk": s(pk), "sk": s(keys.message_sk(seq, branch))}
 
 
-def message_rows(pk: str, seq: int, entry: EncodedItem, created_at: str) -> list[Item]:
-    """The message row of ``entry`` at ``seq``, then its chunk rows."""
+def message_rows(
+    pk: str, seq: int, entry: EncodedItem, created_at: str, branch: str = keys.MAIN_BRANCH
+) -> list[Item]:
+    """The message row of ``entry`` at ``seq`` in ``branch``'s own rows, then its chunk rows."""
     message: Item = {
-        **message_key(pk, seq),
+        **message_key(pk, seq, branch),
         "created_at": s(created_at),
         **entry.attributes,
         "starts_turn": {"BOOL": entry.starts_turn},
     }
     if entry.privileged:
         message["vouched"] = {"BOOL": True}
-    chunks = [{**chunk_key(pk, seq, i), "data": {"B": data}} for i, data in enumerate(entry.chunks)]
+    chunks = [
+        {**chunk_key(pk, seq, i, branch), "data": {"B": data}}
+        for i, data in enumerate(entry.chunks)
+    ]
     return [message, *chunks]
 
 
-def between(pk: str, first_seq: int, last_seq: int) -> dict[str, Any]:
-    """A consistent, ascending Query of the message rows with seqs in the range."""
+def between(
+    pk: str, first_seq: int, last_seq: int, branch: str = keys.MAIN_BRANCH
+) -> dict[str, Any]:
+    """A consistent, ascending Query of ``branch``'s own message rows with seqs in the range."""
     return {
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
         "ExpressionAttributeValues": {
             ":pk": s(pk),
-            ":low": s(keys.message_sk(first_seq)),
-            ":high": s(keys.message_sk(last_seq)),
+            ":low": s(keys.message_sk(first_seq, branch)),
+            ":high": s(keys.message_sk(last_seq, branch)),
         },
         "ConsistentRead": True,
     }
@@ -67,16 +75,21 @@ def parts_of(row: Item) -> int:
 def decode(ctx: StoreContext, pk: str, rows: list[Item]) -> list[StoredMessage]:
     """Stored messages for ``rows`` (same order), fetching their chunks in one batch."""
     wanted = [
-        chunk_key(pk, keys.seq_of(row["sk"]["S"]), i) for row in rows for i in range(parts_of(row))
+        chunk_key(pk, keys.seq_of(sk), i, keys.branch_of(sk))
+        for row in rows
+        for i in range(parts_of(row))
+        if (sk := row["sk"]["S"])
     ]
     chunks = {item["sk"]["S"]: bytes(item["data"]["B"]) for item in ctx.table.batch_get(wanted)}
     messages: list[StoredMessage] = []
     for row in rows:
         sort_key = row["sk"]["S"]
-        seq = keys.seq_of(sort_key)
+        seq, branch = keys.seq_of(sort_key), keys.branch_of(sort_key)
         try:
             parts = chunk_count(row)
-            payload = [chunks[sk] for i in range(parts) if (sk := keys.chunk_sk(seq, i)) in chunks]
+            payload = [
+                chunks[sk] for i in range(parts) if (sk := keys.chunk_sk(seq, i, branch)) in chunks
+            ]
             item = decode_item(row, payload)
             created_at = from_iso(row["created_at"]["S"])
         except (CorruptItemError, KeyError, ValueError) as exc:

@@ -52,12 +52,13 @@ def read_window(
     *,
     turns: int,
     token_budget: int | None = None,
+    branch: str | None = None,
 ) -> tuple[ChatSession, list[StoredMessage]]:
     """The session and its context window, oldest first: one Query sized to the window
     (``ROWS_PER_TURN`` rows a turn), doubling only while the last turns are longer."""
     limit = min(ROWS_PER_TURN * max(turns, 1) + 1, MAX_WINDOW_ROWS)
     while True:
-        session, messages = history.read_newest(ctx, user_id, session_id, limit)
+        session, messages = history.read_newest(ctx, user_id, session_id, limit, branch)
         items = [m.item for m in messages]
         enough = sum(starts_turn(item) for item in items) >= turns  # the window starts in it
         if enough or len(messages) < limit or limit == MAX_WINDOW_ROWS:
