@@ -35,6 +35,7 @@ START, END = "<!-- bench:store:start -->", "<!-- bench:store:end -->"
 CHAT = ("<!-- bench:chat:start -->", "<!-- bench:chat:end -->")
 TIMINGS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
 IDEMPOTENCY = ("<!-- bench:idempotency:start -->", "<!-- bench:idempotency:end -->")
+BRANCHES = ("<!-- bench:branches:start -->", "<!-- bench:branches:end -->")
 TEXT = "x" * 600  # one 600-byte message text
 USER = "bench-user"
 
@@ -240,6 +241,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
     args = parser.parse_args()
     started = time.monotonic()
+    from bench.branches import branch_costs, branch_table
     from bench.chat import timings, turn_costs, turn_table
     from bench.idempotency import idempotency_costs
 
@@ -248,13 +250,15 @@ def main() -> None:
         chat = turn_table(turn_costs(server))
         measured = timings(server)
         keyed = turn_table(idempotency_costs(server))
-    print(markdown, chat, measured, keyed, sep="\n\n")
+        branched = branch_table(branch_costs(server))
+    print(markdown, chat, measured, keyed, branched, sep="\n\n")
     print(f"\n(DynamoDB Local, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     if not args.no_write:
         write_doc(markdown)
         write_doc(chat, CHAT)
         write_doc(measured, TIMINGS)
         write_doc(keyed, IDEMPOTENCY)
+        write_doc(branched, BRANCHES)
 
 
 if __name__ == "__main__":

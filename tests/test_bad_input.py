@@ -11,6 +11,7 @@ from chat_sessions.schemas import MAX_API_ITEM_BYTES, MAX_ITEMS_PER_APPEND
 from chat_sessions_local.issuer import DevIssuer
 
 USER = "carol"
+ABSENT_BRANCH = "b_kx4mfa5oct3kncjfjnvb"
 
 
 @pytest.fixture
@@ -31,6 +32,7 @@ def snapshot(local_api: Any, headers: dict[str, str]) -> dict[str, Any]:
     return {
         "session": local_api.get("/v1/sessions/s1", headers=headers).json(),
         "messages": local_api.get("/v1/sessions/s1/messages", headers=headers).json(),
+        "branches": local_api.get("/v1/sessions/s1/branches", headers=headers).json(),
     }
 
 
@@ -260,6 +262,92 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     "unknown route": ("GET", "/v1/nothing", {}, 404, "route_not_found"),
     "unknown version": ("GET", "/v2/sessions", {}, 404, "route_not_found"),
     "wrong method": ("PUT", "/v1/sessions/s1", {"json": {}}, 405, "method_not_allowed"),
+    "bad branch id": ("GET", "/v1/sessions/s1/messages?branch=Main", {}, 422, "validation_failed"),
+    "repeated branch": (
+        "GET",
+        "/v1/sessions/s1/messages?branch=main&branch=main",
+        {},
+        422,
+        "validation_failed",
+    ),
+    "unknown branch": (
+        "DELETE",
+        f"/v1/sessions/s1/messages?branch={ABSENT_BRANCH}",
+        {},
+        404,
+        "branch_not_found",
+    ),
+    "bad branch id in the path": (
+        "GET",
+        "/v1/sessions/s1/branches/feature",
+        {},
+        422,
+        "validation_failed",
+    ),
+    "naming main": (
+        "PATCH",
+        "/v1/sessions/s1/branches/main",
+        {"json": {"name": "x", "active": True}},
+        409,
+        "main_branch",
+    ),
+    "deleting main": ("DELETE", "/v1/sessions/s1/branches/main", {}, 409, "main_branch"),
+    "empty branch update": (
+        "PATCH",
+        "/v1/sessions/s1/branches/main",
+        {"json": {}},
+        422,
+        "validation_failed",
+    ),
+    "active false": (
+        "PATCH",
+        "/v1/sessions/s1/branches/main",
+        {"json": {"active": False}},
+        422,
+        "validation_failed",
+    ),
+    "active null": (
+        "PATCH",
+        "/v1/sessions/s1/branches/main",
+        {"json": {"active": None}},
+        422,
+        "validation_failed",
+    ),
+    "fork at a message not in the branch": (
+        "POST",
+        "/v1/sessions/s1/branches",
+        {"json": {"from_seq": 1}},
+        404,
+        "message_not_found",
+    ),
+    "negative fork point": (
+        "POST",
+        "/v1/sessions/s1/branches",
+        {"json": {"from_seq": -1}},
+        422,
+        "validation_failed",
+    ),
+    "fork of an unknown branch": (
+        "POST",
+        "/v1/sessions/s1/branches",
+        {"json": {"source": ABSENT_BRANCH}},
+        404,
+        "branch_not_found",
+    ),
+    "branch name too long": (
+        "POST",
+        "/v1/sessions/s1/branches",
+        {"json": {"name": "x" * 257}},
+        422,
+        "validation_failed",
+    ),
+    "unknown field on fork": (
+        "POST",
+        "/v1/sessions/s1/branches",
+        {"json": {"branch": "main"}},
+        422,
+        "validation_failed",
+    ),
     "pop on empty history": (
         "DELETE",
         "/v1/sessions/empty/messages/last",

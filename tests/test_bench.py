@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.branches import branch_costs, branch_table
 from bench.chat import turn_costs, turn_table
 from bench.idempotency import idempotency_costs
-from bench.run import CHAT, IDEMPOTENCY, documented_table, run, table
+from bench.run import BRANCHES, CHAT, IDEMPOTENCY, documented_table, run, table
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
 
 
@@ -29,3 +30,10 @@ def test_performance_doc_matches_the_idempotency_benchmark(dynamodb_local: Dynam
     measured = turn_table(idempotency_costs(dynamodb_local, table="chat-bench-idempotency-check"))
 
     assert measured == documented_table(IDEMPOTENCY), "run `make bench` and commit the doc"
+
+
+@pytest.mark.integration
+def test_performance_doc_matches_the_branch_benchmark(dynamodb_local: DynamoDBLocal) -> None:
+    measured = branch_table(branch_costs(dynamodb_local, table="chat-bench-branches-check"))
+
+    assert measured == documented_table(BRANCHES), "run `make bench` and commit the doc"

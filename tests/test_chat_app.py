@@ -629,3 +629,70 @@ def test_bad_or_reused_keys_are_refused_before_any_stream(
     assert response.headers["content-type"] == "application/json"
     assert len(stored_items(chat_server)) == 2
     chat_server.store.begin_turn(USER, "c1", "probe", lease_seconds=60)  # no lease left behind
+
+
+# ---------------------------------------------------------------- branches: edit, regenerate, named
+
+
+def chat_json(server: ChatServer, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/v1/sessions/c1/chat", json=body, headers=server.headers(stream=False)
+    )
+
+
+def test_an_edit_streams_and_its_done_names_the_new_active_branch(chat_server: ChatServer) -> None:
+    chat_json(chat_server, {"message": "first"})
+    chat_json(chat_server, {"message": "second"})
+    second = chat_server.store.read_newest(USER, "c1", None)[1][2]
+    with httpx.stream(
+        "POST",
+        f"{chat_server.url}/v1/sessions/c1/chat",
+        json={"message": "second, edited", "replaces_seq": second.seq},
+        headers=chat_server.headers(),
+    ) as response:
+        events = list(parse_sse(response.iter_lines()))
+
+    done = events[-1]
+    assert done["event"] == "done"
+    branch = done["data"]["branch"]
+    assert branch != "main"
+    assert chat_server.store.get_session(USER, "c1").active_branch == branch
+    assert [i["content"] for i in stored_items(chat_server)[:3] if "role" in i][:3][
+        2
+    ] == "second, edited"
+    assert done["data"]["message_count"] == 4
+
+
+def test_regenerate_and_a_named_branch_through_the_api(chat_server: ChatServer) -> None:
+    chat_json(chat_server, {"message": "first"})
+
+    again = chat_json(chat_server, {"regenerate": True})
+    on_main = chat_json(chat_server, {"message": "on main", "branch": "main"})
+
+    assert again.status_code == 200
+    assert again.json()["branch"] != "main"
+    assert on_main.json()["branch"] == "main"
+    main = [m.item for m in chat_server.store.read_newest(USER, "c1", None, branch="main")[1]]
+    assert [i["content"] for i in main if i.get("role") == "user"] == ["first", "on main"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"regenerate": True, "message": "x"}, 422, "validation_failed"),
+        ({}, 422, "validation_failed"),
+        ({"message": "x", "replaces_seq": 0}, 422, "validation_failed"),
+        ({"message": "x", "replaces_seq": 12345}, 404, "message_not_found"),
+        ({"message": "x", "branch": "nope"}, 422, "validation_failed"),
+        ({"message": "x", "branch": "b_" + "2" * 20}, 404, "branch_not_found"),
+        ({"regenerate": True}, 404, "message_not_found"),
+    ],
+)
+def test_bad_rewrites_are_refused_and_store_nothing(
+    chat_server: ChatServer, body: dict[str, Any], status: int, code: str
+) -> None:
+    response = chat_json(chat_server, body)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    assert stored_items(chat_server) == []
+    assert [b.branch_id for b in chat_server.store.list_branches(USER, "c1").branches] == ["main"]

@@ -566,6 +566,117 @@ def test_clear_ends_an_idempotency_keys_history(
 
 # ------------------------------------------------------------------------------ staged appends
 
+# ------------------------------------------------------------------------ the same, on branches
+
+
+def with_branch(store: ChatStore, *contents: str) -> tuple[str, str]:
+    """A session of "a", "b" and an active branch sharing "a", holding ``contents``."""
+    session = with_session(store, "a", "b")
+    _, messages = store.read_newest(USER, session, None)
+    branch = store.fork_branch(USER, session, at_seq=messages[0].seq).branch_id
+    if contents:
+        store.append_items(USER, session, [msg(tag) for tag in contents])
+    return session, branch
+
+
+@lost_then_refused
+def test_fork(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
+    session = with_session(clean, "a", "b")
+    store, injector = faulty()
+    injector.script(WRITE, lost, *refused)
+
+    branch = store.fork_branch(USER, session)
+
+    assert injector.unfired() == []
+    assert [b.branch_id for b in clean.list_branches(USER, session).branches] == [
+        "main",
+        branch.branch_id,
+    ]
+    assert tags(clean, session) == ["a", "b"]
+    assert clean.get_session(USER, session).message_count == 2
+
+
+@lost_then_refused
+def test_branch_append(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
+    session, branch = with_branch(clean, "c")
+    store, injector = faulty()
+    injector.script(WRITE, lost, *refused)
+
+    result = store.append_items(USER, session, [msg("d"), msg("e")], branch=branch)
+
+    assert injector.unfired() == []
+    assert result.appended == 2
+    assert tags(clean, session) == ["a", "c", "d", "e"]
+    assert clean.get_session(USER, session).message_count == 4
+    assert clean.get_branch(USER, session, branch).message_count == 4
+
+
+@lost_then_refused
+def test_branch_pop(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
+    session, branch = with_branch(clean, "c")
+    store, injector = faulty()
+    injector.script(WRITE, lost, *refused)
+
+    popped = [store.pop_item(USER, session), store.pop_item(USER, session)]
+
+    assert injector.unfired() == []
+    assert [m.item for m in popped if m is not None] == [msg("c"), msg("a")]
+    assert tags(clean, session) == []
+    assert clean.get_session(USER, session).message_count == 0
+    assert clean.get_branch(USER, session, branch).message_count == 0
+    assert clean.read_newest(USER, session, None, branch="main")[1][0].item == msg("a")
+
+
+@lost_then_refused
+def test_branch_clear(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
+    session, branch = with_branch(clean, "c")
+    store, injector = faulty()
+    injector.script(WRITE, lost, *refused)
+
+    store.clear_items(USER, session)
+
+    assert injector.unfired() == []
+    assert tags(clean, session) == []
+    assert clean.get_branch(USER, session, branch).message_count == 0
+    assert clean.get_session(USER, session).message_count == 0
+
+
+@lost_then_refused
+def test_switch(lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore) -> None:
+    session, _ = with_branch(clean, "c")
+    store, injector = faulty()
+    injector.script(WRITE, lost, *refused)
+
+    store.activate_branch(USER, session, "main")
+
+    assert injector.unfired() == []
+    assert clean.get_session(USER, session).active_branch == "main"
+    assert clean.get_session(USER, session).message_count == 2
+
+
+@lost_then_refused
+def test_delete_branch(
+    lost: Kind, refused: tuple[Kind, ...], faulty: Faulty, clean: ChatStore
+) -> None:
+    session, branch = with_branch(clean, "c")
+    store, injector = faulty()
+    injector.script(WRITE, lost, *refused)
+
+    assert store.delete_branch(USER, session, branch) is True
+
+    assert injector.unfired() == []
+    assert [b.branch_id for b in clean.list_branches(USER, session).branches] == ["main"]
+    assert clean.get_session(USER, session).active_branch == "main"
+    markers = [sk for sk in stored_rows(clean, session) if sk.startswith("TRIM#")]
+    assert len(markers) == 1
+
+
 STAGED = 250
 """Items of a staged append: more than one transaction holds, so reserve, stage, commit."""
 GROUPS = math.ceil(STAGED / staging.STAGED_ROWS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from handlers import (
@@ -25,6 +26,8 @@ from chat_sessions.idempotency import derived_session_id
 from chat_sessions_local.seed import ENCODED_ID, SAMPLE_DELETION_ID
 
 OWNER = "user-123"
+ABSENT_BRANCH = "b_kx4mfa5oct3kncjfjnvb"
+"""A well-formed branch id the sample events name and the seeded sessions do not have."""
 
 
 pytestmark = pytest.mark.usefixtures("api_store")
@@ -91,8 +94,13 @@ def got(body: Any, store: ChatStore) -> None:
         "expires_at",
         "ttl_seconds",
         "usage",
+        "active_branch",
     }
-    assert (body["title"], body["message_count"]) == ("Lisbon trip", 3)
+    assert (body["title"], body["message_count"], body["active_branch"]) == (
+        "Lisbon trip",
+        3,
+        "main",
+    )
 
 
 def got_encoded(body: Any, store: ChatStore) -> None:
@@ -148,6 +156,76 @@ def cleared(body: Any, store: ChatStore) -> None:
 def popped(body: Any, store: ChatStore) -> None:
     assert body["message"]["text"] == "Which is quieter?"
     assert store.get_session(OWNER, "trip-2026").message_count == 2
+
+
+BRANCH_FIELDS = {
+    "branch_id",
+    "name",
+    "parent_branch",
+    "fork_seq",
+    "message_count",
+    "created_at",
+    "updated_at",
+    "active",
+}
+
+
+def is_main(branch: Any) -> None:
+    assert set(branch) == BRANCH_FIELDS
+    assert (branch["branch_id"], branch["name"], branch["parent_branch"], branch["fork_seq"]) == (
+        "main",
+        None,
+        None,
+        None,
+    )
+    assert (branch["message_count"], branch["active"]) == (3, True)
+    assert branch["created_at"].endswith("Z")
+
+
+def listed_branches(body: Any, store: ChatStore) -> None:
+    (main,) = body["branches"]
+    is_main(main)
+    assert body["next_cursor"] is None
+
+
+def got_main(body: Any, store: ChatStore) -> None:
+    is_main(body)
+    session_unchanged(store)
+
+
+def activated_main(body: Any, store: ChatStore) -> None:
+    is_main(body)
+    assert store.get_session(OWNER, "trip-2026").active_branch == "main"
+
+
+def forked(body: Any, store: ChatStore) -> None:
+    _, main = store.read_newest(OWNER, "trip-2026", None, branch="main")
+    assert set(body) == BRANCH_FIELDS
+    assert (body["name"], body["parent_branch"], body["fork_seq"]) == (
+        "Quieter areas",
+        "main",
+        main[-1].seq,
+    )
+    assert (body["message_count"], body["active"]) == (3, True)
+    assert store.get_session(OWNER, "trip-2026").active_branch == body["branch_id"]
+    assert len(main) == 3  # main is as it was
+
+
+def forked_empty(body: Any, store: ChatStore) -> None:
+    assert (body["name"], body["fork_seq"], body["message_count"], body["active"]) == (
+        "Start over",
+        0,
+        0,
+        False,
+    )
+    assert store.get_branch(OWNER, "trip-2026", body["branch_id"]).message_count == 0
+    session_unchanged(store)  # main, still active
+
+
+def no_branch_deleted(body: Any, store: ChatStore) -> None:
+    assert body is None
+    assert [b.branch_id for b in store.list_branches(OWNER, "trip-2026").branches] == ["main"]
+    session_unchanged(store)
 
 
 def healthy(body: Any, store: ChatStore) -> None:
@@ -231,6 +309,27 @@ EXPECTED: dict[str, tuple[int, Callable[[Any, ChatStore], None]]] = {
     "clear_messages.json": (204, cleared),
     "pop_message.json": (200, popped),
     "pop_message__empty.json": (404, error("message_not_found")),
+    "list_messages__branch.json": (200, messages_desc),
+    "list_messages__unknown_branch.json": (404, error("branch_not_found")),
+    "append_messages__bad_branch.json": (422, error("validation_failed")),
+    "clear_messages__unknown_branch.json": (404, error("branch_not_found")),
+    "pop_message__unknown_branch.json": (404, error("branch_not_found")),
+    "list_branches.json": (200, listed_branches),
+    "list_branches__missing_session.json": (404, error("session_not_found")),
+    "create_branch.json": (201, forked),
+    "create_branch__from_the_start.json": (201, forked_empty),
+    "create_branch__unknown_message.json": (404, error("message_not_found")),
+    "create_branch__unknown_field.json": (422, error("validation_failed")),
+    "get_branch.json": (200, got_main),
+    "get_branch__unknown.json": (404, error("branch_not_found")),
+    "get_branch__bad_id.json": (422, error("validation_failed")),
+    "update_branch.json": (200, activated_main),
+    "update_branch__name_main.json": (409, error("main_branch")),
+    "update_branch__nothing.json": (422, error("validation_failed")),
+    "update_branch__unknown.json": (404, error("branch_not_found")),
+    "delete_branch.json": (204, no_branch_deleted),
+    "delete_branch__main.json": (409, error("main_branch")),
+    "delete_branch__missing_session.json": (404, error("session_not_found")),
     "health.json": (200, healthy),
     "route_not_found.json": (404, error("route_not_found")),
     "route_not_found__wrong_method.json": (405, not_allowed),
@@ -325,11 +424,45 @@ ACTIONS: dict[str, set[str]] = {
         "dynamodb:Query",
         *STAGING_ACTIONS,
     },
-    "clear_messages": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
+    # On a branch other than main, a clear and a pop read the header (GetItem) and the branch
+    # (BatchGetItem), and rewrite or delete the base it shares (PutItem, DeleteItem).
+    "clear_messages": {
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+    },
     "pop_message": {
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
         "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    },
+    # Branches: the header (GetItem), then the branch's record and base (BatchGetItem).
+    "list_branches": {"dynamodb:GetItem", "dynamodb:Query"},
+    "create_branch": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    },
+    "get_branch": {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
+    "update_branch": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    },
+    "delete_branch": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
         "dynamodb:UpdateItem",
     },
     # The stream consumer: purges (Query + BatchWriteItem), trim markers (GetItem + DeleteItem),
@@ -460,3 +593,112 @@ def test_list_sessions_may_only_query_the_index() -> None:
     (policy,) = functions()["list_sessions"]["Properties"]["Policies"]
     (statement,) = policy["Statement"]
     assert statement["Resource"] == [{"Sub": "${ChatTable.Arn}/index/sessions_by_activity"}]
+
+
+# --------------------------------------------------------------------------- a branch of one's own
+
+
+def on_branch(event_file: str, branch_id: str, body: Any = None) -> dict[str, Any]:
+    """The sample event for ``branch_id``: in the path of a branch route, else as ``?branch=``."""
+    event: dict[str, Any] = json.loads((EVENTS / event_file).read_text())
+    if "branch_id" in event["pathParameters"]:
+        path = event["rawPath"].rsplit("/", 1)[0] + f"/{branch_id}"
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["pathParameters"]["branch_id"] = branch_id
+    else:
+        query = {**(event.get("queryStringParameters") or {}), "branch": branch_id}
+        event["queryStringParameters"], event["rawQueryString"] = query, urlencode(query)
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+def answer(event_file: str, event: dict[str, Any]) -> tuple[int, Any]:
+    """Status and body of the event's function answering ``event``, which needs no more than
+    the function is granted."""
+    used = record_actions()
+    response = handler_of(function_of(event_file))(event, LambdaContext())
+    assert used <= granted(function_of(event_file)), event_file
+    body = response.get("body")
+    return response["statusCode"], json.loads(body) if body else None
+
+
+def test_a_branch_is_read_renamed_activated_listed_and_deleted(api_store: ChatStore) -> None:
+    branch = api_store.fork_branch(OWNER, "trip-2026", activate=False).branch_id
+
+    status, got = answer("get_branch__unknown.json", on_branch("get_branch__unknown.json", branch))
+    assert (status, got["branch_id"], got["parent_branch"], got["active"]) == (
+        200,
+        branch,
+        "main",
+        False,
+    )
+    event = on_branch("update_branch__unknown.json", branch)
+    assert answer("update_branch__unknown.json", event)[1]["name"] == "Draft"
+    event = on_branch("update_branch.json", branch, {"name": "Quieter", "active": True})
+    status, both = answer("update_branch.json", event)
+    assert (status, both["name"], both["active"]) == (200, "Quieter", True)
+    event = on_branch("update_branch.json", branch, {"name": None})
+    assert answer("update_branch.json", event)[1]["name"] is None
+    status, listed = answer(
+        "list_branches.json", json.loads((EVENTS / "list_branches.json").read_text())
+    )
+    assert [(b["branch_id"], b["active"]) for b in listed["branches"]] == [
+        ("main", False),
+        (branch, True),
+    ]
+    assert api_store.get_session(OWNER, "trip-2026").active_branch == branch
+
+    for _ in range(2):  # idempotent
+        assert answer("delete_branch.json", on_branch("delete_branch.json", branch)) == (204, None)
+    assert (
+        answer("get_branch__unknown.json", on_branch("get_branch__unknown.json", branch))[0] == 404
+    )
+    session_unchanged(api_store)  # main, active again
+
+
+def test_the_message_routes_read_and_write_the_branch_they_name(api_store: ChatStore) -> None:
+    _, main = api_store.read_newest(OWNER, "trip-2026", None)
+    fork = api_store.fork_branch(OWNER, "trip-2026", at_seq=main[0].seq, activate=False)
+    branch = fork.branch_id
+
+    status, listed = answer("list_messages.json", on_branch("list_messages.json", branch))
+    assert (status, [m["text"] for m in listed["messages"]]) == (200, ["Find hotels in Lisbon"])
+    status, appended = answer("append_messages.json", on_branch("append_messages.json", branch))
+    assert (status, appended["appended"]) == (201, 4)
+    assert api_store.get_branch(OWNER, "trip-2026", branch).message_count == 5
+    status, popped = answer("pop_message.json", on_branch("pop_message.json", branch))
+    assert (status, popped["message"]["role"]) == (200, "assistant")
+    assert answer("clear_messages.json", on_branch("clear_messages.json", branch)) == (204, None)
+    _, stored = api_store.read_newest(OWNER, "trip-2026", None, branch=branch)
+    assert stored == []
+    session_unchanged(api_store)  # main: the same 3 messages
+
+
+def test_an_idempotency_key_names_the_branch_it_was_sent_with(api_store: ChatStore) -> None:
+    branch = api_store.fork_branch(OWNER, "trip-2026", activate=False).branch_id
+    keyed = "append_messages__idempotency_key.json"
+
+    first = handler_of("append_messages")(on_branch(keyed, branch), LambdaContext())
+    again = handler_of("append_messages")(on_branch(keyed, branch), LambdaContext())
+    elsewhere = invoke(keyed)  # the same key and body, on the active branch (main)
+
+    assert (first["statusCode"], again["statusCode"]) == (201, 201)
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert (elsewhere[0], elsewhere[2]["error"]["code"]) == (422, "idempotency_key_reused")
+    assert api_store.get_branch(OWNER, "trip-2026", branch).message_count == 7
+    session_unchanged(api_store)
+
+
+def test_a_pop_of_a_message_a_branch_shares_keeps_it_for_that_branch(
+    api_store: ChatStore,
+) -> None:
+    branch = api_store.fork_branch(OWNER, "trip-2026", activate=False)  # shares all 3
+
+    status, _, body = invoke("pop_message.json")
+
+    assert status == 200
+    _, main = api_store.read_newest(OWNER, "trip-2026", None, branch="main")
+    _, shared = api_store.read_newest(OWNER, "trip-2026", None, branch=branch.branch_id)
+    assert body["message"]["seq"] == shared[-1].seq
+    assert (len(main), len(shared)) == (2, 3)

@@ -53,6 +53,30 @@ def test_a_conversation_through_every_route(local_api: Any, dev_issuer: DevIssue
     assert [m["text"] for m in page["messages"] + rest["messages"]] == [f"m{i}" for i in range(5)]
     assert rest["next_cursor"] is None
 
+    # A branch: forked at the second message, written to, renamed, listed, left and deleted.
+    fork = {"from_seq": page["messages"][1]["seq"], "name": "edit"}
+    forked = call("POST", "/v1/sessions/{session_id}/branches", 201, json=fork)
+    branch, one = forked["branch_id"], "/v1/sessions/{session_id}/branches/{branch_id}"
+    at = f"/v1/sessions/trip/branches/{branch}"
+    assert (forked["message_count"], forked["active"]) == (2, True)
+    assert call("GET", "/v1/sessions/{session_id}", 200)["active_branch"] == branch
+    edited = {"items": [{"role": "user", "content": "edited"}]}
+    call("POST", "/v1/sessions/{session_id}/messages", 201, json=edited)  # to the active branch
+    on_it = call("GET", f"/v1/sessions/{{session_id}}/messages?branch={branch}", 200)
+    assert [m["text"] for m in on_it["messages"]] == ["m0", "m1", "edited"]
+    assert call("PATCH", one, 200, path=at, json={"name": "Edited"})["name"] == "Edited"
+    back = call("PATCH", one, 200, path="/v1/sessions/trip/branches/main", json={"active": True})
+    assert (back["branch_id"], back["active"], call("GET", one, 200, path=at)["active"]) == (
+        "main",
+        True,
+        False,
+    )
+    listed = call("GET", "/v1/sessions/{session_id}/branches", 200)
+    assert [b["branch_id"] for b in listed["branches"]] == ["main", branch]
+    assert call("DELETE", one, 204, path=at) is None
+    call("GET", one, 404, path=at)
+    assert call("GET", "/v1/sessions/{session_id}", 200)["message_count"] == 5
+
     reply = call("POST", "/v1/sessions/{session_id}/chat", 200, json={"message": "hello"})
     assert reply["output"].startswith("(offline model)")
     fresh = call("POST", "/v1/chat", 200, json={"message": "new chat"})

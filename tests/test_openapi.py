@@ -84,7 +84,7 @@ def test_every_operation_has_one_declared_tag_a_summary_a_description_and_its_ow
     document = json.loads(DOCUMENT.read_text())
     declared = [tag["name"] for tag in document["tags"]]
 
-    assert declared == ["sessions", "messages", "chat", "deletions", "health"]
+    assert declared == ["sessions", "messages", "branches", "chat", "deletions", "health"]
     assert all(tag["description"] for tag in document["tags"])
     ids = []
     for key, operation in operations_of(document):
@@ -152,7 +152,7 @@ def test_chat_turns_answer_json_or_the_documented_event_stream() -> None:
         for name in names:
             assert events[name]["$ref"].removeprefix(SCHEMAS) in schemas
             assert f"`{name}`" in answer["description"]
-    assert schemas["SseDoneEvent"]["required"] == ["message_count", "usage", "title"]
+    assert schemas["SseDoneEvent"]["required"] == ["message_count", "usage", "title", "branch"]
     assert schemas["SseErrorEvent"]["required"] == ["code", "message", "retryable"]
     assert "retry_after" in schemas["SseErrorEvent"]["properties"]
     assert schemas["SseToolCallEvent"]["required"] == ["name", "call_id", "arguments"]

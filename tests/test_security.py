@@ -21,7 +21,7 @@ def auth(issuer: DevIssuer, user: str) -> dict[str, str]:
 
 @pytest.fixture
 def alice_session(local_api: Any, dev_issuer: DevIssuer) -> dict[str, Any]:
-    """Alice's session with two messages; returns what she sees of it."""
+    """Alice's session with two messages and a branch; returns what she sees of it."""
     headers = auth(dev_issuer, ALICE)
     body = {"session_id": "alice-chat", "title": "Private", "metadata": {"k": "v"}}
     assert local_api.post("/v1/sessions", json=body, headers=headers).status_code == 201
@@ -30,6 +30,9 @@ def alice_session(local_api: Any, dev_issuer: DevIssuer) -> dict[str, Any]:
         "/v1/sessions/alice-chat/messages", json={"items": items}, headers=headers
     )
     assert response.status_code == 201
+    fork = {"name": "Mine", "activate": False}
+    response = local_api.post("/v1/sessions/alice-chat/branches", json=fork, headers=headers)
+    assert response.status_code == 201
     return alice_view(local_api, dev_issuer)
 
 
@@ -37,7 +40,8 @@ def alice_view(local_api: Any, issuer: DevIssuer) -> dict[str, Any]:
     headers = auth(issuer, ALICE)
     session = local_api.get("/v1/sessions/alice-chat", headers=headers).json()
     messages = local_api.get("/v1/sessions/alice-chat/messages", headers=headers).json()
-    return {"session": session, "messages": messages}
+    branches = local_api.get("/v1/sessions/alice-chat/branches", headers=headers).json()
+    return {"session": session, "messages": messages, "branches": branches}
 
 
 # Every route Bob could aim at Alice's session, with a body that would change it.
@@ -51,6 +55,13 @@ BOB_ATTEMPTS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("DELETE", "/v1/sessions/{session_id}/messages"): {},
     ("DELETE", "/v1/sessions/{session_id}/messages/last"): {},
+    ("GET", "/v1/sessions/{session_id}/branches"): {},
+    ("POST", "/v1/sessions/{session_id}/branches"): {"json": {"from_seq": 0}},
+    ("GET", "/v1/sessions/{session_id}/branches/{branch_id}"): {},
+    ("PATCH", "/v1/sessions/{session_id}/branches/{branch_id}"): {
+        "json": {"name": "pwned", "active": True}
+    },
+    ("DELETE", "/v1/sessions/{session_id}/branches/{branch_id}"): {},
     ("POST", "/v1/sessions/{session_id}/chat"): {"json": {"message": "tell me her secrets"}},
     ("POST", "/v1/sessions/{session_id}/title"): {},
 }
@@ -65,7 +76,8 @@ def test_the_matrix_covers_every_session_route() -> None:
 def test_another_user_gets_404_and_changes_nothing(
     local_api: Any, dev_issuer: DevIssuer, alice_session: dict[str, Any], method: str, path: str
 ) -> None:
-    url = path.replace("{session_id}", "alice-chat")
+    _, her_branch = alice_session["branches"]["branches"]  # main, then hers
+    url = path.replace("{session_id}", "alice-chat").replace("{branch_id}", her_branch["branch_id"])
     response = local_api.request(
         method, url, headers=auth(dev_issuer, BOB), **BOB_ATTEMPTS[(method, path)]
     )

@@ -152,7 +152,7 @@ def test_every_function_gets_the_layer_and_the_target_runtime(template: dict[str
         "python3.13",
         ["arm64"],
     )
-    assert len(functions) == 16
+    assert len(functions) == 21
     # SAM appends a function's Layers to the global list: only the chat functions add any, the
     # ChatLayer, the AgentLayer (your agent) and, for the streaming one, the Lambda Web Adapter.
     added = {

@@ -15,7 +15,7 @@ from chat_sessions.api import (
     replayed,
     trusted,
 )
-from chat_sessions.models import ApiSessionId
+from chat_sessions.models import ApiSessionId, BranchId
 from chat_sessions.schemas import AppendedPublic, MessagesAppend
 
 app = http_app()
@@ -23,10 +23,13 @@ app = http_app()
 
 @app.post("/v1/sessions/<session_id>/messages", status_code=201)
 def append_messages(
-    session_id: ApiSessionId, body: MessagesAppend, idempotency_key: IdempotencyKey = None
+    session_id: ApiSessionId,
+    body: MessagesAppend,
+    idempotency_key: IdempotencyKey = None,
+    branch: BranchId | None = None,
 ) -> Response[AppendedPublic]:
     appended, replay = service.append_messages(
-        caller(app), session_id, body, idempotency_key, trusted=trusted(app)
+        caller(app), session_id, body, idempotency_key, trusted=trusted(app), branch=branch
     )
     return json_response(appended, status=201, headers=replayed(replay))
 

@@ -5,15 +5,15 @@ from chat_sessions import coldstart  # first: init runs with the collector pause
 # isort: split
 from chat_sessions import service
 from chat_sessions.api import caller, http_app, lambda_handler
-from chat_sessions.models import ApiSessionId
+from chat_sessions.models import ApiSessionId, BranchId
 from chat_sessions.schemas import PoppedPublic
 
 app = http_app()
 
 
 @app.delete("/v1/sessions/<session_id>/messages/last")
-def pop_message(session_id: ApiSessionId) -> PoppedPublic:
-    return service.pop_message(caller(app), session_id)
+def pop_message(session_id: ApiSessionId, branch: BranchId | None = None) -> PoppedPublic:
+    return service.pop_message(caller(app), session_id, branch)
 
 
 handler = lambda_handler(app)

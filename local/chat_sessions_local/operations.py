@@ -26,6 +26,10 @@ from chat_sessions.schemas import MessagePublic
 TAGS: tuple[tuple[str, str], ...] = (
     ("sessions", "Conversations: create, list by metadata, read, update, delete, retitle."),
     ("messages", "A session's history of Agents SDK items: list, append, clear, remove the last."),
+    (
+        "branches",
+        "A session's tree of conversations: fork at a message, list, rename, switch, delete.",
+    ),
     ("chat", "Agent turns: a message in, the answer out, as JSON or Server-Sent Events."),
     ("deletions", "Deleting every session of the caller in the background, and its progress."),
     ("health", "Liveness, without a token."),
@@ -60,6 +64,10 @@ PARAMETER_DESCRIPTIONS: dict[str, str] = {
     "limit": "The page size, 1-100.",
     "cursor": "The previous page's `next_cursor`, exactly as received; absent for the first page.",
     "order": "`asc`: oldest first; `desc`: newest first. Keep it the same while paging.",
+    "branch_id": "`main`, or the id `POST /v1/sessions/{session_id}/branches` answered.",
+    "branch": "The branch (`main`, or an id `POST /v1/sessions/{session_id}/branches` "
+    "answered); absent: the session's active branch. One the session does not have is 404 "
+    "`branch_not_found`.",
 }
 """For parameters the code leaves without a description."""
 
@@ -133,6 +141,10 @@ class SseDoneEvent(TypedDict):
     title: Annotated[
         str | None, Field(description="The session's title (generated after the first turn).")
     ]
+    branch: Annotated[
+        str,
+        Field(description="Where the turn was stored: its branch, or the new one an edit made."),
+    ]
 
 
 class SseErrorEvent(TypedDict):
@@ -182,6 +194,7 @@ SESSION = {
     "expires_at": "2026-11-28T17:30:12.000000Z",
     "ttl_seconds": 604800,
     "usage": USAGE,
+    "active_branch": "main",
 }
 NEW_SESSION = {
     **SESSION,
@@ -248,12 +261,35 @@ DELETION = {
     "requested_at": "2026-11-21T18:02:47.970153Z",
     "completed_at": None,
 }
+BRANCH_ID = "b_gk4odm3oct3kncjfjnvb"
+MAIN_BRANCH = {
+    "branch_id": "main",
+    "name": None,
+    "parent_branch": None,
+    "fork_seq": None,
+    "message_count": 4,
+    "created_at": SESSION["created_at"],
+    "updated_at": TURN_STORED_AT,
+    "active": False,
+}
+BRANCH = {
+    "branch_id": BRANCH_ID,
+    "name": "Quieter areas",
+    "parent_branch": "main",
+    "fork_seq": MESSAGES[0]["seq"],
+    "message_count": 1,
+    "created_at": "2026-11-21T17:31:40.211093Z",
+    "updated_at": "2026-11-21T17:31:40.211093Z",
+    "active": True,
+}
+"""A fork of the turn above at its user message (the first of ``MESSAGES``), made active."""
 TOOL_OUTPUT = "Alfama: 12 hotels, quiet streets. Chiado: 30 hotels, lively at night."
 CHAT_REPLY = {
     "session_id": "trip-to-lisbon",
     "output": ANSWER,
     "new_items": [TOOL_CALL_ITEM, TOOL_OUTPUT_ITEM, ASSISTANT_ITEM],
     "usage": USAGE,
+    "branch": "main",
 }
 TURN_STREAM = sse_text(
     [
@@ -261,7 +297,10 @@ TURN_STREAM = sse_text(
         ("tool_output", {k: TOOL_OUTPUT_ITEM[k] for k in ("call_id", "output")}),
         ("token", {"delta": "Alfama is the quieter of the two: "}),
         ("token", {"delta": "small streets, few bars."}),
-        ("done", {"message_count": 8, "usage": USAGE, "title": "Trip to Lisbon"}),
+        (
+            "done",
+            {"message_count": 8, "usage": USAGE, "title": "Trip to Lisbon", "branch": "main"},
+        ),
     ]
 )
 FAILED_TURN_STREAM = sse_text(
@@ -284,7 +323,15 @@ NEW_CHAT_STREAM = sse_text(
         ("session", {"session_id": NEW_CHAT_ID}),
         ("token", {"delta": "Two days in Porto: "}),
         ("token", {"delta": "the Ribeira first, then the port cellars of Gaia."}),
-        ("done", {"message_count": 2, "usage": USAGE, "title": "Plan a weekend in Porto"}),
+        (
+            "done",
+            {
+                "message_count": 2,
+                "usage": USAGE,
+                "title": "Plan a weekend in Porto",
+                "branch": "main",
+            },
+        ),
     ]
 )
 NEW_CHAT_REPLY = {
@@ -292,11 +339,16 @@ NEW_CHAT_REPLY = {
     "output": PORTO_ANSWER,
     "new_items": [assistant_item("msg_0c3d77b41a", PORTO_ANSWER)],
     "usage": USAGE,
+    "branch": "main",
 }
 
 # --- The routes -----------------------------------------------------------------------------
 
 NOT_YOURS = "An unknown, expired or another user's session is 404 `session_not_found`, never 403."
+ON_A_BRANCH = (
+    "On the branch `branch` names; absent, the session's active branch (`main` until another "
+    "is made active). One the session does not have is 404 `branch_not_found`."
+)
 PAGING = "Pass `next_cursor` back as `cursor` until it is `null`."
 TURN_RULES = (
     "The message is 1-32,000 characters. Without `Accept: text/event-stream` the answer is the "
@@ -405,7 +457,7 @@ OPERATIONS: dict[str, Operation] = {
         f"{PAGING} Keep the same `order`.\n\n"
         '`item` is the stored Agents SDK item, exactly; `text` is its display text (`""` for '
         "items without text, such as a function call). "
-        f"{NOT_YOURS}",
+        f"{ON_A_BRANCH} {NOT_YOURS}",
         response_examples={
             200: {
                 "a turn with a tool call": {
@@ -427,7 +479,7 @@ OPERATIONS: dict[str, Operation] = {
         "recorded batch (`Idempotent-Replayed: true`) and writes nothing.\n\n"
         "Only `user` and `assistant` messages, unless the token holds the deployment's "
         "trusted-writer scope: instructions, tool calls and outputs are 403 `item_not_allowed` "
-        f"(docs/api.md, Prompt integrity). {NOT_YOURS}",
+        f"(docs/api.md, Prompt integrity). {ON_A_BRANCH} {NOT_YOURS}",
         request_examples={
             "a user message and the answer": {
                 "items": [
@@ -455,15 +507,79 @@ OPERATIONS: dict[str, Operation] = {
         operation_id="clearMessages",
         summary="Clear a session's messages",
         description="Every message is gone at once (and physically removed by the stream "
-        f"cascade); the session stays. {NOT_YOURS}",
+        "cascade, but the ones other branches share, which stay theirs); the session stays. "
+        f"{ON_A_BRANCH} {NOT_YOURS}",
     ),
     "DELETE /v1/sessions/{session_id}/messages/last": Operation(
         tag="messages",
         operation_id="popMessage",
         summary="Remove the last message",
         description="Removes and returns the newest message. 404 `message_not_found` when the "
-        f"history is empty. {NOT_YOURS}",
+        "history is empty. A message another branch shares stays for that branch. "
+        f"{ON_A_BRANCH} {NOT_YOURS}",
         response_examples={200: {"the removed message": {"message": MESSAGES[-1]}}},
+    ),
+    "GET /v1/sessions/{session_id}/branches": Operation(
+        tag="branches",
+        operation_id="listBranches",
+        summary="List a session's branches",
+        description=f"`main` first, then the other branches, newest first. {PAGING} {NOT_YOURS}",
+        response_examples={
+            200: {"main and a fork": {"branches": [MAIN_BRANCH, BRANCH], "next_cursor": None}}
+        },
+    ),
+    "POST /v1/sessions/{session_id}/branches": Operation(
+        tag="branches",
+        operation_id="createBranch",
+        summary="Fork a branch",
+        description="A new branch that shares the history of `source` (absent: the active "
+        "branch) up to and including the message `from_seq` (absent: its newest message; `0`: "
+        "none, an empty branch), and goes its own way after it. It becomes the active branch "
+        "unless `activate` is `false`. The fork writes a few items whatever the history's "
+        "length; nothing is copied.\n\n"
+        "404 `message_not_found` when `from_seq` is not in the source's history, 404 "
+        f"`branch_not_found` for an unknown `source`. {NOT_YOURS}",
+        request_examples={
+            "edit from a message, and switch to it": {
+                "from_seq": MESSAGES[0]["seq"],
+                "name": "Quieter areas",
+            },
+            "an empty branch, in the background": {"from_seq": 0, "activate": False},
+        },
+        response_examples={201: {"forked and active": BRANCH}},
+    ),
+    "GET /v1/sessions/{session_id}/branches/{branch_id}": Operation(
+        tag="branches",
+        operation_id="getBranch",
+        summary="Get a branch",
+        description="One branch: where it was forked from (`parent_branch`, `fork_seq`), its "
+        "`message_count` (the messages it shares and its own) and whether it is active. 404 "
+        f"`branch_not_found` when the session has no such branch. {NOT_YOURS}",
+        response_examples={200: {"a fork": BRANCH, "main": MAIN_BRANCH}},
+    ),
+    "PATCH /v1/sessions/{session_id}/branches/{branch_id}": Operation(
+        tag="branches",
+        operation_id="updateBranch",
+        summary="Rename a branch, or make it active",
+        description="`name` renames it (`null` removes the name; absent: unchanged). "
+        "`active: true` makes it the active branch: the one every message route and chat "
+        "turn naming no branch uses. At least one of the two. `main` has no name: naming it "
+        "is 409 `main_branch`, and nothing changes. 404 `branch_not_found` when the session "
+        f"has no such branch. {NOT_YOURS}",
+        request_examples={
+            "rename": {"name": "Quieter areas, May"},
+            "switch to it": {"active": True},
+        },
+        response_examples={200: {"the branch, active": BRANCH}},
+    ),
+    "DELETE /v1/sessions/{session_id}/branches/{branch_id}": Operation(
+        tag="branches",
+        operation_id="deleteBranch",
+        summary="Delete a branch",
+        description="The branch and its own messages, but the ones other branches share "
+        "(they stay theirs); `main` becomes active if it was. Idempotent: 204 also when the "
+        "session has no such branch. `main` is 409 `main_branch`: delete or clear the session "
+        f"instead. {NOT_YOURS}",
     ),
     "POST /v1/sessions/{session_id}/chat": Operation(
         tag="chat",

@@ -47,12 +47,16 @@ class AgentSettings(BaseSettings):
     openai_key_secret: str | None = None
     context_turns: int = 10
     context_token_budget: int | None = None
+    compaction: bool = False
+    compaction_drops_originals: bool = False
     turn_timeout_seconds: float = 120.0
 
     def turn_settings(self) -> TurnSettings:
         return TurnSettings(
             context_turns=self.context_turns,
             context_token_budget=self.context_token_budget,
+            compaction=self.compaction,
+            drop_compacted=self.compaction_drops_originals,
             timeout_seconds=self.turn_timeout_seconds,
         )
 

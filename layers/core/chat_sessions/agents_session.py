@@ -12,14 +12,16 @@ re-raised.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from agents.memory import SessionABC
 from agents.memory.session_settings import SessionSettings, resolve_session_limit
 
 from .aio import complete_despite_cancellation
+from .compaction import Summarise, compact
 from .errors import SessionNotFoundError
-from .models import ChatSession, StoredMessage, check_session_id, check_user_id
+from .models import ChatSession, StoredMessage, check_branch_id, check_session_id, check_user_id
 from .store import ChatStore
 
 if TYPE_CHECKING:
@@ -39,6 +41,12 @@ class DynamoDBSession(SessionABC):
             cost that follows the window, not the history. ``Runner.run`` reads it every turn.
         context_token_budget: With ``context_turns``, drop whole turns from the oldest end
             while the window is estimated over this many tokens (the newest turn always stays).
+        branch: The branch to read and write (docs/branches.md); the session's active one,
+            whichever it is at each call, when ``None``.
+        compaction: With ``context_turns`` and ``context_token_budget``, summarise the oldest
+            turns over the budget instead of leaving them out: ``get_items()`` then starts with
+            the branch's summary (stored, cumulative, written once per span). Pass
+            ``chat_sessions.compaction.summariser(lambda: model)``, or your own.
     """
 
     def __init__(
@@ -50,6 +58,8 @@ class DynamoDBSession(SessionABC):
         session_settings: SessionSettings | None = None,
         context_turns: int | None = None,
         context_token_budget: int | None = None,
+        branch: str | None = None,
+        compaction: Summarise | None = None,
     ) -> None:
         self.session_id = check_session_id(session_id)
         self.user_id = check_user_id(user_id)
@@ -57,6 +67,8 @@ class DynamoDBSession(SessionABC):
         self._store = store if store is not None else ChatStore()
         self.context_turns = context_turns
         self.context_token_budget = context_token_budget
+        self.branch = None if branch is None else check_branch_id(branch)
+        self.compaction = compaction
         self._last_seq: int | None = None  # a hint that saves a round trip; never trusted
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
@@ -69,6 +81,16 @@ class DynamoDBSession(SessionABC):
         resolved = resolve_session_limit(limit, self.session_settings)
         if resolved == 0:
             return []
+        if (
+            resolved is None
+            and self.compaction
+            and self.context_turns
+            and self.context_token_budget
+        ):
+            compacted = await self._compacted(
+                self.compaction, self.context_turns, self.context_token_budget
+            )
+            return cast("list[TResponseInputItem]", compacted)
         try:
             session, messages = await asyncio.to_thread(self._read, resolved)
         except SessionNotFoundError:
@@ -83,10 +105,37 @@ class DynamoDBSession(SessionABC):
                 self.session_id,
                 turns=self.context_turns,
                 token_budget=self.context_token_budget,
+                branch=self.branch,
             )
         return self._store.read_newest(
-            self.user_id, self.session_id, None if limit is None or limit < 0 else limit
+            self.user_id,
+            self.session_id,
+            None if limit is None or limit < 0 else limit,
+            branch=self.branch,
         )
+
+    async def _compacted(
+        self, summarise: Summarise, turns: int, token_budget: int
+    ) -> list[dict[str, Any]]:
+        """The context window with the branch's summary in place of what it covers."""
+        try:
+            session, messages = await asyncio.to_thread(
+                partial(self._store.read_window, self.user_id, self.session_id, branch=self.branch),
+                turns=turns,
+            )
+            branch = self.branch or session.active_branch
+            summary = await asyncio.to_thread(
+                self._store.get_summary, self.user_id, self.session_id, branch
+            )
+        except SessionNotFoundError:
+            return []
+        self._last_seq = session.last_seq
+        compacted = await compact(messages, summary, token_budget=token_budget, summarise=summarise)
+        if compacted.summary is not None:
+            await asyncio.to_thread(
+                self._store.put_summary, self.user_id, self.session_id, branch, compacted.summary
+            )
+        return compacted.items
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append ``items`` atomically, creating the session on first use."""
@@ -100,6 +149,7 @@ class DynamoDBSession(SessionABC):
                 list(items),
                 create_missing=True,
                 last_seq_hint=self._last_seq,
+                branch=self.branch,
             )
         )
         self._last_seq = result.last_seq
@@ -108,7 +158,9 @@ class DynamoDBSession(SessionABC):
         """Remove and return the newest item; ``None`` if there is none."""
         try:
             message = await complete_despite_cancellation(
-                asyncio.to_thread(self._store.pop_item, self.user_id, self.session_id)
+                asyncio.to_thread(
+                    self._store.pop_item, self.user_id, self.session_id, branch=self.branch
+                )
             )
         except SessionNotFoundError:
             return None
@@ -118,7 +170,9 @@ class DynamoDBSession(SessionABC):
         """Remove every item; the session itself (title, metadata) stays."""
         try:
             await complete_despite_cancellation(
-                asyncio.to_thread(self._store.clear_items, self.user_id, self.session_id)
+                asyncio.to_thread(
+                    self._store.clear_items, self.user_id, self.session_id, branch=self.branch
+                )
             )
         except SessionNotFoundError:
             return

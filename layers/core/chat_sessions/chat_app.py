@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import service
 from .aio import complete_despite_cancellation
+from .compaction import summariser
 from .edge.asgi import EdgeMiddleware, caller, install_error_handlers
 from .edge.events import with_encoded_path
 from .edge.identity import Caller
@@ -35,10 +36,10 @@ from .idempotency import (
     IdempotentRequest,
     derived_session_id,
 )
-from .models import ApiSessionId
+from .models import ApiSessionId, BranchId
 from .schemas import SessionPublic, display_text
 from .titles import generate_title
-from .turns import TurnResult, TurnSettings, run_turn
+from .turns import Rewrite, TurnResult, TurnSettings, run_turn
 from .upstream import log_failure
 
 if TYPE_CHECKING:  # jwt and cryptography load only where a token is verified (the function URL)
@@ -52,7 +53,28 @@ MAX_MESSAGE_CHARS = 32_000
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
+    """The user's message (1 to 32,000 characters); none for a regeneration."""
+    branch: BranchId | None = None
+    """The branch the turn runs on and stores into; the active one when absent."""
+    replaces_seq: int | None = Field(default=None, ge=1)
+    """Edit: the user message this turn replaces (docs/branches.md). The turn runs on the history
+    before it and is stored as a new branch, made active."""
+    regenerate: bool = False
+    """Ask again: replace the branch's last user message (or ``replaces_seq``) with itself."""
+
+    @model_validator(mode="after")
+    def _a_message_unless_regenerating(self) -> ChatRequest:
+        if self.regenerate and self.message:
+            raise ValueError("a regeneration takes no message: it asks the replaced one again")
+        if not self.regenerate and not self.message:
+            raise ValueError("message must be 1 to 32,000 characters")
+        return self
+
+    def rewrite(self) -> Rewrite | None:
+        if self.replaces_seq is None and not self.regenerate:
+            return None
+        return Rewrite(replaces_seq=self.replaces_seq, regenerate=self.regenerate)
 
 
 class ChatUsage(BaseModel):
@@ -68,6 +90,8 @@ class ChatReply(BaseModel):
     output: str
     new_items: list[dict[str, Any]]
     usage: ChatUsage
+    branch: str
+    """Where the turn was stored: the branch it ran on, or the new one an edit made."""
 
 
 User = Annotated[Caller, Depends(caller)]
@@ -107,7 +131,7 @@ class _Chat:
         request: Request,
         user_id: str,
         session_id: str,
-        message: str,
+        body: ChatRequest,
         idempotency: IdempotentRequest | None,
         announce: bool = False,
     ) -> Response:
@@ -123,12 +147,15 @@ class _Chat:
                 self.agent(),
                 user_id,
                 session_id,
-                message,
+                body.message,
                 emit,
                 self.settings,
                 started.set,
                 title_for=self.name,
                 idempotency=idempotency,
+                rewrite=body.rewrite(),
+                summarise=summariser(self.title_model),
+                branch=body.branch,
             )
         )
         # Lease and window first: a 404 or 409 is a plain JSON error, before any stream.
@@ -177,7 +204,7 @@ def create_chat_app(
         keyed = None
         if idempotency_key is not None:
             keyed = IdempotentRequest.of(idempotency_key, CHAT_ROUTE, session_id, body)
-        return await chat.turn(request, user.user_id, session_id, body.message, keyed)
+        return await chat.turn(request, user.user_id, session_id, body, keyed)
 
     @app.post("/v1/chat", responses=TURN_RESPONSES)
     async def chat_new_session(
@@ -189,7 +216,7 @@ def create_chat_app(
             keyed = IdempotentRequest.of(idempotency_key, NEW_CHAT_ROUTE, None, body)
             wanted = derived_session_id(keyed.key)
         session_id = await asyncio.to_thread(service.open_chat, user.user_id, wanted)
-        return await chat.turn(request, user.user_id, session_id, body.message, keyed, True)
+        return await chat.turn(request, user.user_id, session_id, body, keyed, True)
 
     @app.post("/v1/sessions/{session_id}/title")
     async def regenerate_title(user: User, session_id: ApiSessionId) -> SessionPublic:
@@ -268,12 +295,18 @@ def _reply(result: TurnResult) -> ChatReply:
             output_tokens=result.output_tokens,
             total_tokens=result.total_tokens,
         ),
+        branch=result.branch,
     )
 
 
 def _done(result: TurnResult) -> dict[str, Any]:
     usage = _reply(result).usage.model_dump()
-    return {"message_count": result.message_count, "usage": usage, "title": result.title}
+    return {
+        "message_count": result.message_count,
+        "usage": usage,
+        "title": result.title,
+        "branch": result.branch,
+    }
 
 
 def _sse(event_id: int, name: str, data: dict[str, Any]) -> str:

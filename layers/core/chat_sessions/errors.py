@@ -116,13 +116,6 @@ class MainBranchError(ConflictError):
     retryable = False
 
 
-class MessageSharedError(ConflictError):
-    """A pop of a message another branch shares (docs/branches.md, "Pinning")."""
-
-    code = "message_shared"
-    retryable = False
-
-
 class RouteNotFoundError(NotFoundError):
     code = "route_not_found"
 

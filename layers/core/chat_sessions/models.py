@@ -177,6 +177,8 @@ class StoredMessage(BaseModel):
     created_at: datetime
     vouched: bool = Field(default=False, exclude=True)
     """Its row is marked as written by trusted code (``privilege``)."""
+    usage: Usage | None = None
+    """On the user message that opens a chat turn: the tokens that turn spent."""
 
 
 class SessionPage(BaseModel):
@@ -229,6 +231,23 @@ class Branch(BaseModel):
     created_at: datetime
     updated_at: datetime
     active: bool
+    usage: Usage = Usage()
+    """The tokens its own turns spent (``main``: the session's, less the other branches')."""
+
+
+class Summary(BaseModel):
+    """What a branch's context window uses in place of its older turns (docs/branches.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    high_seq: int
+    """The last message it covers: the window goes on after it."""
+    covered: int
+    """How many messages it covers."""
+    model: str
+    """What wrote it (a model's name, or ``offline``)."""
+    created_at: datetime
 
 
 class BranchPage(BaseModel):

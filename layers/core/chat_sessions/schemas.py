@@ -6,11 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from .clock import to_iso
 from .models import (
     ApiSessionId,
+    Branch,
+    BranchId,
+    BranchName,
     ChatSession,
     Deletion,
     DeletionStatus,
@@ -55,6 +59,50 @@ class MessagesAppend(_Request):
     items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ITEMS_PER_APPEND)
 
 
+class BranchCreate(_Request):
+    """A fork of ``source`` (the active branch when absent) at ``from_seq``."""
+
+    from_seq: int | None = Field(
+        default=None,
+        ge=0,
+        description="The last message the new branch shares with its source: a seq of the "
+        "source's history. Absent or null: its newest message; 0: none (an empty branch).",
+    )
+    source: BranchId | None = Field(
+        default=None, description="The branch to fork; absent or null: the active branch."
+    )
+    name: BranchName | None = None
+    activate: bool = Field(
+        default=True, description="Make the new branch the active one (the default)."
+    )
+
+
+class BranchUpdate(_Request):
+    """Absent fields stay as they are; ``name: null`` removes the name. At least one field."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    name: BranchName | None = Field(
+        default=None, description="The branch's new name; null removes it. `main` has none."
+    )
+    active: Literal[True] | SkipJsonSchema[None] = Field(
+        default=None, description="`true` makes this the active branch (absent: unchanged)."
+    )
+
+    @field_validator("active")
+    @classmethod
+    def _true_when_given(cls, value: Literal[True] | None) -> Literal[True]:
+        if value is None:
+            raise ValueError("active is true, or absent")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> BranchUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give a name, or active: true")
+        return self
+
+
 class SessionPublic(BaseModel):
     session_id: str
     title: str | None
@@ -65,6 +113,9 @@ class SessionPublic(BaseModel):
     expires_at: Timestamp
     ttl_seconds: int
     usage: Usage
+    active_branch: str = Field(
+        description="The branch reads and writes go to when they name none (`main` at first)."
+    )
 
     @classmethod
     def of(cls, session: ChatSession) -> SessionPublic:
@@ -114,6 +165,30 @@ class AppendedPublic(BaseModel):
 
 class PoppedPublic(BaseModel):
     message: MessagePublic
+
+
+class BranchPublic(BaseModel):
+    """One path through a session's tree of messages (docs/branches.md)."""
+
+    branch_id: str
+    name: str | None
+    parent_branch: str | None = Field(description="The branch it was forked from; null for `main`.")
+    fork_seq: int | None = Field(
+        description="The last message it shares with its parent (0: none); null for `main`."
+    )
+    message_count: int = Field(description="Messages in its history: shared and its own.")
+    created_at: Timestamp
+    updated_at: Timestamp
+    active: bool = Field(description="Whether reads and writes naming no branch go here.")
+
+    @classmethod
+    def of(cls, branch: Branch) -> BranchPublic:
+        return cls.model_validate(branch.model_dump())
+
+
+class BranchListPublic(BaseModel):
+    branches: list[BranchPublic]
+    next_cursor: str | None
 
 
 class HealthPublic(BaseModel):

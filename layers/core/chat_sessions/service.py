@@ -16,6 +16,10 @@ from .privilege import check_caller_items
 from .schemas import (
     MAX_API_ITEM_BYTES,
     AppendedPublic,
+    BranchCreate,
+    BranchListPublic,
+    BranchPublic,
+    BranchUpdate,
     DeletionPublic,
     MessageListPublic,
     MessagePublic,
@@ -92,9 +96,16 @@ def get_deletion(user_id: str, deletion_id: str) -> DeletionPublic:
 
 
 def list_messages(
-    user_id: str, session_id: str, limit: int, cursor: str | None, order: Order
+    user_id: str,
+    session_id: str,
+    limit: int,
+    cursor: str | None,
+    order: Order,
+    branch: str | None = None,
 ) -> MessageListPublic:
-    page = get_store().list_messages(user_id, session_id, limit=limit, cursor=cursor, order=order)
+    page = get_store().list_messages(
+        user_id, session_id, limit=limit, cursor=cursor, order=order, branch=branch
+    )
     return MessageListPublic(
         messages=[MessagePublic.of(m) for m in page.messages], next_cursor=page.next_cursor
     )
@@ -110,9 +121,11 @@ def append_messages(
     idempotency_key: str | None = None,
     *,
     trusted: bool = False,
+    branch: str | None = None,
 ) -> tuple[AppendedPublic, bool]:
-    """Append; with an Idempotency-Key, a retry of the same request within 24 h appends nothing.
-    An untrusted caller may append only user and assistant messages (``privilege``).
+    """Append to ``branch`` (the active one when ``None``); with an Idempotency-Key, a retry of
+    the same request within 24 h appends nothing. An untrusted caller may append only user and
+    assistant messages (``privilege``).
 
     Returns:
         The answer, and whether it replays an earlier call's (nothing was written).
@@ -122,11 +135,18 @@ def append_messages(
     store = get_store()
     record = None
     if idempotency_key is not None:
-        request = IdempotentRequest.of(idempotency_key, APPEND_ROUTE, session_id, body)
+        # The branch named is part of the request (none named: the route as it always was).
+        route = APPEND_ROUTE if branch is None else f"{APPEND_ROUTE}?branch={branch}"
+        request = IdempotentRequest.of(idempotency_key, route, session_id, body)
         # Recorded in the append's own transaction; a replay answers the recorded batch's seqs.
         record = request.record(json.dumps({"appended": len(body.items)}), 201)
     result = store.append_items(
-        user_id, session_id, body.items, idempotency=record, max_item_bytes=MAX_API_ITEM_BYTES
+        user_id,
+        session_id,
+        body.items,
+        idempotency=record,
+        max_item_bytes=MAX_API_ITEM_BYTES,
+        branch=branch,
     )
     # One round trip: a transaction returns no values, so the answer says where the batch
     # landed (seqs, known before the write), not the session's count.
@@ -136,15 +156,58 @@ def append_messages(
     return public, result.replay is not None
 
 
-def clear_messages(user_id: str, session_id: str) -> None:
-    get_store().clear_items(user_id, session_id)
+def clear_messages(user_id: str, session_id: str, branch: str | None = None) -> None:
+    get_store().clear_items(user_id, session_id, branch=branch)
 
 
-def pop_message(user_id: str, session_id: str) -> PoppedPublic:
-    message = get_store().pop_item(user_id, session_id)
+def pop_message(user_id: str, session_id: str, branch: str | None = None) -> PoppedPublic:
+    message = get_store().pop_item(user_id, session_id, branch=branch)
     if message is None:
         raise MessageNotFoundError("the session has no messages")
     return PoppedPublic(message=MessagePublic.of(message))
+
+
+def list_branches(
+    user_id: str, session_id: str, limit: int, cursor: str | None
+) -> BranchListPublic:
+    page = get_store().list_branches(user_id, session_id, limit=limit, cursor=cursor)
+    return BranchListPublic(
+        branches=[BranchPublic.of(b) for b in page.branches], next_cursor=page.next_cursor
+    )
+
+
+def create_branch(user_id: str, session_id: str, body: BranchCreate) -> BranchPublic:
+    branch = get_store().fork_branch(
+        user_id,
+        session_id,
+        source=body.source,
+        at_seq=body.from_seq,
+        name=body.name,
+        activate=body.activate,
+    )
+    return BranchPublic.of(branch)
+
+
+def get_branch(user_id: str, session_id: str, branch_id: str) -> BranchPublic:
+    return BranchPublic.of(get_store().get_branch(user_id, session_id, branch_id))
+
+
+def update_branch(
+    user_id: str, session_id: str, branch_id: str, body: BranchUpdate
+) -> BranchPublic:
+    """Rename, then activate: each write is idempotent, so a retry completes a call that
+    failed between them. Naming ``main`` is refused before anything is written."""
+    store = get_store()
+    if "name" in body.model_fields_set:
+        renamed = store.rename_branch(user_id, session_id, branch_id, body.name)
+        if not body.active:
+            return BranchPublic.of(renamed)
+    return BranchPublic.of(store.activate_branch(user_id, session_id, branch_id))
+
+
+def delete_branch(user_id: str, session_id: str, branch_id: str) -> None:
+    """Idempotent: an absent branch of a live session is already deleted."""
+    get_store().delete_branch(user_id, session_id, branch_id)
 
 
 def open_chat(user_id: str, session_id: str | None) -> str:

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from .aio import complete_despite_cancellation
 from .codec import response_fits
+from .compaction import Summarise, compact
 from .errors import ChatSessionsError, TurnFailedError, TurnLostError
 from .idempotency import IdempotentRequest
 from .models import ChatSession, StoredResponse
 from .privilege import for_the_model
 from .store import ChatStore, TurnCommit
+from .store.edits import Edit
 from .store.window import context_window
 
 if TYPE_CHECKING:
@@ -37,8 +39,22 @@ Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 class TurnSettings:
     context_turns: int = 10
     context_token_budget: int | None = None
+    compaction: bool = False
+    """Over ``context_token_budget``, summarise the oldest turns instead of leaving them out."""
+    drop_compacted: bool = False
+    """With ``compaction``, remove the branch's own messages a summary covers (it stays)."""
     timeout_seconds: float = 120.0
     lease_margin_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A turn that replaces a user message and stores its result as a new branch, made active
+    (docs/branches.md): the message ``replaces_seq`` (``None``: the branch's last one), with the
+    turn's message, or with its own text again (``regenerate``)."""
+
+    replaces_seq: int | None = None
+    regenerate: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,8 @@ class TurnResult:
     replayed: bool = False
     """An earlier call with the same Idempotency-Key and message ran this turn: this call ran no
     model and stored nothing."""
+    branch: str = "main"
+    """The branch the turn read and stored (the active one when its lease was taken)."""
 
     @property
     def total_tokens(self) -> int:
@@ -75,6 +93,7 @@ class TurnResult:
             },
             "message_count": self.message_count,
             "title": self.title,
+            "branch": self.branch,
         }
         text = json.dumps(form, ensure_ascii=False, separators=(",", ":"))
         if response_fits(text):
@@ -84,7 +103,11 @@ class TurnResult:
 
 
 def read_context(
-    store: ChatStore, user_id: str, session_id: str, settings: TurnSettings
+    store: ChatStore,
+    user_id: str,
+    session_id: str,
+    settings: TurnSettings,
+    branch: str | None = None,
 ) -> list[dict[str, Any]]:
     """The turn's context window from storage (``store.window``: sized to the window), without
     privileged items no trusted writer vouched for (``privilege``)."""
@@ -93,6 +116,7 @@ def read_context(
         session_id,
         turns=settings.context_turns,
         token_budget=settings.context_token_budget,
+        branch=branch,
     )
     return [m.item for m in messages if for_the_model(m.item, m.vouched)]
 
@@ -108,8 +132,15 @@ async def run_turn(
     on_started: Callable[[], None] | None = None,
     title_for: Callable[[str], Awaitable[str]] | None = None,
     idempotency: IdempotentRequest | None = None,
+    rewrite: Rewrite | None = None,
+    summarise: Summarise | None = None,
+    branch: str | None = None,
 ) -> TurnResult:
     """Run one turn, streaming its events to ``emit``; store it when the run completes.
+
+    With ``rewrite``, the turn runs on the history before the message it replaces and is stored
+    as a new branch (``store.edits``), in one write with the fork. With ``settings.compaction``
+    and a token budget, turns over it are summarised by ``summarise`` (``compaction``).
 
     ``title_for`` names a session that has no title yet, from this turn's message; the title is
     stored with the turn, unless a title appeared meanwhile.
@@ -147,7 +178,11 @@ async def run_turn(
             )
             if earlier is not None:  # the lease is released below: this call stores nothing
                 return await asyncio.to_thread(_replayed, store, session, user_id, message, earlier)
-        window = await asyncio.to_thread(read_context, store, user_id, session_id, settings)
+        # The branch named, or the one active when the lease was taken: a switch meanwhile does
+        # not move the turn.
+        branch = branch or session.active_branch
+        where = _Where(store, user_id, session_id, branch, settings)
+        window, edit, message = await where.context(message, rewrite, summarise)
         if on_started is not None:
             on_started()
         user_item = _user_item(message)
@@ -156,10 +191,30 @@ async def run_turn(
         title = None
         if session.title is None and title_for is not None:
             title = await title_for(message)
-        outcome = _outcome(session, result, stored, title)
+        outcome = replace(_outcome(session, result, stored, title), branch=branch)
+        if edit is None and branch != session.active_branch:  # the count is that branch's
+            named = await asyncio.to_thread(store.get_branch, user_id, session_id, branch)
+            outcome = replace(outcome, message_count=named.message_count + len(stored))
         usage = result.context_wrapper.usage
         commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens, title)
+        if edit is not None:
+            count = edit.before.message_count + len(stored)
+            outcome = replace(outcome, message_count=count, branch=edit.branch_id)
         record = idempotency.record(outcome.recorded()) if idempotency is not None else None
+        if edit is not None:
+            try:
+                made = await complete_despite_cancellation(
+                    asyncio.to_thread(
+                        partial(store.commit_edit, user_id, session_id, edit, stored),
+                        turn=commit,
+                        idempotency=record,
+                    )
+                )
+            except TurnLostError:
+                committed = True
+                raise
+            committed = True
+            return replace(outcome, branch=made.branch_id)
         try:
             appended = await complete_despite_cancellation(
                 asyncio.to_thread(
@@ -169,6 +224,7 @@ async def run_turn(
                     stored,
                     turn=commit,
                     idempotency=record,
+                    branch=branch,
                 )
             )
         except TurnLostError:
@@ -246,6 +302,7 @@ def _outcome(
         title=session.title or title,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
+        branch=session.active_branch,
     )
 
 
@@ -259,7 +316,10 @@ def _replayed(
     form = json.loads(earlier.body)
     new_items = form["new_items"]
     if new_items is None:  # too large for the record: the turn's own rows, after the user's
-        rows = store.read_batch(user_id, session_id, earlier.first_seq + 1, earlier.last_seq)
+        branch = form.get("branch", "main")
+        rows = store.read_batch(
+            user_id, session_id, earlier.first_seq + 1, earlier.last_seq, branch=branch
+        )
         new_items = [row.item for row in rows]
     return TurnResult(
         session_id=form["session_id"],
@@ -270,6 +330,7 @@ def _replayed(
         input_tokens=form["usage"]["input_tokens"],
         output_tokens=form["usage"]["output_tokens"],
         replayed=True,
+        branch=form.get("branch", "main"),
     )
 
 
@@ -303,6 +364,76 @@ async def _forward(event: Any, emit: Emit) -> None:
             )
 
 
+@dataclass(frozen=True)
+class _Where:
+    """The session and branch a turn reads its context from (and stores into)."""
+
+    store: ChatStore
+    user_id: str
+    session_id: str
+    branch: str
+    settings: TurnSettings
+
+    async def context(
+        self, message: str, rewrite: Rewrite | None, summarise: Summarise | None
+    ) -> tuple[list[dict[str, Any]], Edit | None, str]:
+        """The context window, the edit the turn makes (if any), and its message."""
+        budget = self.settings.context_token_budget
+        if rewrite is not None:
+            edit = await asyncio.to_thread(
+                partial(self.store.plan_edit, self.user_id, self.session_id, branch=self.branch),
+                replaces_seq=rewrite.replaces_seq,
+            )
+            message = _text_of(edit.replaced.item) if rewrite.regenerate else message
+            return await asyncio.to_thread(self._before, edit), edit, message
+        if self.settings.compaction and budget and summarise is not None:
+            return await self._compacted(budget, summarise), None, message
+        read = partial(read_context, self.store, self.user_id, self.session_id, self.settings)
+        return await asyncio.to_thread(read, self.branch), None, message
+
+    async def _compacted(self, budget: int, summarise: Summarise) -> list[dict[str, Any]]:
+        """The window with the branch's summary in place of the turns it covers, and a new
+        summary stored when what is left is still over the budget (the lease is held: no turn
+        of the session races it)."""
+        store, user_id, session_id = self.store, self.user_id, self.session_id
+        read_summary = asyncio.to_thread(store.get_summary, user_id, session_id, self.branch)
+        read_window = asyncio.to_thread(
+            partial(store.read_window, user_id, session_id, branch=self.branch),
+            turns=self.settings.context_turns,
+        )
+        summary, (_, messages) = await asyncio.gather(read_summary, read_window)
+        compacted = await compact(messages, summary, token_budget=budget, summarise=summarise)
+        if compacted.summary is not None:
+            stored = await asyncio.to_thread(
+                store.put_summary, user_id, session_id, self.branch, compacted.summary
+            )
+            if self.settings.drop_compacted and stored == compacted.summary:
+                await asyncio.to_thread(
+                    store.drop_summarised, user_id, session_id, self.branch, stored.high_seq
+                )
+        return compacted.items
+
+    def _before(self, edit: Edit) -> list[dict[str, Any]]:
+        """An edit's context: the window of the history before the message it replaces."""
+        messages = self.store.read_edit_window(
+            self.user_id,
+            self.session_id,
+            edit,
+            turns=self.settings.context_turns,
+            token_budget=self.settings.context_token_budget,
+        )
+        return [m.item for m in messages if for_the_model(m.item, m.vouched)]
+
+
+def _text_of(item: dict[str, Any]) -> str:
+    """A user message's text (its parts' text joined, for a message of parts)."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else []
+    return "".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
+
+
 def _user_item(message: str) -> dict[str, Any]:
     return {"role": "user", "content": message}
 
@@ -319,6 +450,7 @@ def _as_dict(item: Any) -> dict[str, Any]:
 
 
 __all__ = [
+    "Rewrite",
     "TurnFailedError",
     "TurnResult",
     "TurnSettings",

@@ -30,20 +30,24 @@ from chat_sessions.models import (
     SessionPage,
     StoredMessage,
     StoredResponse,
+    Summary,
     check_branch_id,
     check_branch_name,
 )
 
 from . import (
     append,
+    branch_history,
     branches,
     deletion,
+    edits,
     header,
     history,
     idempotency,
     lease,
     purge,
     sessions,
+    summaries,
     window,
 )
 from .context import StoreContext
@@ -205,6 +209,7 @@ class ChatStore:
         turn: TurnCommit | None = None,
         idempotency: IdempotencyRecord | None = None,
         max_item_bytes: int = MAX_ITEM_BYTES,
+        branch: str | None = None,
     ) -> AppendResult:
         """Append a batch atomically and in order, after every batch committed before it.
 
@@ -222,6 +227,7 @@ class ChatStore:
                 (``replay``), another request ``IdempotencyKeyReusedError``.
             max_item_bytes: The largest item taken, as JSON (an edge's own limit; at most
                 ``codec.MAX_ITEM_BYTES``, 32 MiB).
+            branch: The branch to append to; the active one when ``None`` (docs/branches.md).
 
         With a retention cap (``max_stored_items``), a batch that would take the session over it
         removes the oldest whole turns in the same transaction: the window's start moves to a
@@ -244,6 +250,7 @@ class ChatStore:
             turn=turn,
             idempotency_record=idempotency,
             max_item_bytes=max_item_bytes,
+            branch=None if branch is None else check_branch_id(branch),
         )
 
     def read_newest(
@@ -272,10 +279,11 @@ class ChatStore:
         )
 
     def read_batch(
-        self, user_id: str, session_id: str, first_seq: int, last_seq: int
+        self, user_id: str, session_id: str, first_seq: int, last_seq: int, *, branch: str = "main"
     ) -> list[StoredMessage]:
-        """The messages one append stored, by its seq range, oldest first."""
-        return history.read_batch(self._ctx, user_id, session_id, first_seq, last_seq)
+        """The messages one append stored in ``branch``, by its seq range, oldest first."""
+        branch = check_branch_id(branch)
+        return history.read_batch(self._ctx, user_id, session_id, first_seq, last_seq, branch)
 
     def list_messages(
         self,
@@ -285,19 +293,28 @@ class ChatStore:
         limit: int = 50,
         cursor: str | None = None,
         order: Order = "asc",
+        branch: str | None = None,
     ) -> MessagePage:
-        """One page of the whole history, oldest first (``asc``) or newest first (``desc``)."""
+        """One page of ``branch``'s whole history (the active one when ``None``), oldest first
+        (``asc``) or newest first (``desc``)."""
+        branch = None if branch is None else check_branch_id(branch)
         return history.list_page(
-            self._ctx, user_id, session_id, limit=limit, cursor=cursor, order=order
+            self._ctx, user_id, session_id, limit=limit, cursor=cursor, order=order, branch=branch
         )
 
-    def pop_item(self, user_id: str, session_id: str) -> StoredMessage | None:
-        """Remove and return the newest message (``None`` when there is none)."""
-        return history.pop(self._ctx, user_id, session_id)
+    def pop_item(
+        self, user_id: str, session_id: str, *, branch: str | None = None
+    ) -> StoredMessage | None:
+        """Remove and return the newest message of ``branch`` (the active one when ``None``);
+        ``None`` when there is none. One another branch shares stays, for that branch."""
+        branch = None if branch is None else check_branch_id(branch)
+        return history.pop(self._ctx, user_id, session_id, branch)
 
-    def clear_items(self, user_id: str, session_id: str) -> None:
-        """Remove every message at once (one write); the session stays."""
-        history.clear(self._ctx, user_id, session_id)
+    def clear_items(self, user_id: str, session_id: str, *, branch: str | None = None) -> None:
+        """Remove every message of ``branch`` (the active one when ``None``) at once; the
+        session stays."""
+        branch = None if branch is None else check_branch_id(branch)
+        history.clear(self._ctx, user_id, session_id, branch)
 
     # ----------------------------------------------------------------------------------- branches
 
@@ -351,6 +368,67 @@ class ChatStore:
         with it, but the ones other branches share; ``main`` becomes active if it was."""
         pk = header.session_pk(user_id, session_id)
         return branches.delete(self._ctx, pk, check_branch_id(branch))
+
+    def plan_edit(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        branch: str | None = None,
+        replaces_seq: int | None = None,
+    ) -> edits.Edit:
+        """An edit of the user message ``replaces_seq`` of ``branch`` (the active one when
+        ``None``), or a regeneration from its last user message (``replaces_seq`` ``None``):
+        what the turn reads and where it will store (``commit_edit``)."""
+        branch = None if branch is None else check_branch_id(branch)
+        pk = header.session_pk(user_id, session_id)
+        return edits.plan(self._ctx, pk, branch, replaces_seq)
+
+    def read_edit_window(
+        self,
+        user_id: str,
+        session_id: str,
+        edit: edits.Edit,
+        *,
+        turns: int,
+        token_budget: int | None = None,
+    ) -> list[StoredMessage]:
+        """The context window of an edit's turn: the history before the message it replaces."""
+        pk = header.session_pk(user_id, session_id)
+        return window.read_window_of(
+            self._ctx, pk, edit.before, turns=turns, token_budget=token_budget
+        )
+
+    def commit_edit(
+        self,
+        user_id: str,
+        session_id: str,
+        edit: edits.Edit,
+        items: Sequence[object],
+        *,
+        turn: TurnCommit,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> Branch:
+        """Store an edit's turn as a new branch, made active, releasing the lease: one
+        transaction with the fork itself."""
+        pk = header.session_pk(user_id, session_id)
+        return edits.commit(self._ctx, pk, edit, items, turn, idempotency)
+
+    def get_summary(self, user_id: str, session_id: str, branch: str) -> Summary | None:
+        """The branch's summary of its older turns (``None``: none yet): one round trip."""
+        pk = header.session_pk(user_id, session_id)
+        return summaries.get(self._ctx, pk, check_branch_id(branch))
+
+    def put_summary(self, user_id: str, session_id: str, branch: str, summary: Summary) -> Summary:
+        """Store a branch's new summary unless one reaching as far exists; the one stored."""
+        pk = header.session_pk(user_id, session_id)
+        return summaries.put(self._ctx, pk, check_branch_id(branch), summary)
+
+    def drop_summarised(self, user_id: str, session_id: str, branch: str, high_seq: int) -> int:
+        """Remove the branch's own messages its summary covers (up to ``high_seq``), for a
+        deployment that drops compacted originals; how many went."""
+        pk = header.session_pk(user_id, session_id)
+        return branch_history.trim_through(self._ctx, pk, check_branch_id(branch), high_seq)
 
     # ---------------------------------------------------------------------------------- chat turns
 

@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from chat_sessions import keys
 from chat_sessions.clock import to_iso, to_micros
 from chat_sessions.codec import MAX_ITEM_BYTES, EncodedItem, encode_item, encode_response
 from chat_sessions.errors import (
@@ -26,10 +27,12 @@ from chat_sessions.errors import (
 from chat_sessions.idempotency import IdempotencyRecord
 from chat_sessions.models import AppendResult, StoredResponse, check_session_id, check_user_id
 
-from . import header, idempotency, retention, rows, staging
+from . import branch_append, header, idempotency, retention, rows, staging
+from .branch_state import new_incarnation
 from .context import StoreContext
 from .lease import TurnCommit
 from .table import Cancelled, new_token
+from .updates import Update, capacity, commit_turn, reservation
 from .wire import Item, n, number, s
 
 MAX_TRANSACTION_ROWS = 100
@@ -85,14 +88,15 @@ class Batch:
             )
         return cls(encoded, count, size, record, response)
 
-    @property
-    def fits_one_transaction(self) -> bool:
-        """Whether the rows, the header and a trim marker fit one transaction."""
-        return self.rows + 2 <= MAX_TRANSACTION_ROWS and self.size <= MAX_TRANSACTION_BYTES
+    def fits_one_transaction(self, branch: str) -> bool:
+        """Whether the rows, the header, a trim marker (and on a branch, its record) fit one
+        transaction."""
+        fixed = 2 if branch == keys.MAIN_BRANCH else 3
+        return self.rows + fixed <= MAX_TRANSACTION_ROWS and self.size <= MAX_TRANSACTION_BYTES
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What the next attempt writes, as learned from the previous attempt's cancellation."""
 
     known_last: int
@@ -107,6 +111,12 @@ class _Plan:
     """A staged batch's reservation: its rows are written; the commit moves the window."""
     legacy_start: int | None = None
     """A header from before ``history_start`` existed: stamp it with this (its creation)."""
+    target: str = keys.MAIN_BRANCH
+    """The branch the batch goes to: the one named, or the active one (learned from the header
+    when it is not ``main``)."""
+    active: bool | None = None
+    """Whether ``target`` is assumed active (the header condition says which); ``None``: no
+    assumption (``main`` named)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,8 @@ class Append:
     batch: Batch
     create_missing: bool
     turn: TurnCommit | None
+    branch: str | None
+    """As named by the caller; ``None``: the active branch."""
 
 
 def append(
@@ -132,9 +144,10 @@ def append(
     turn: TurnCommit | None,
     idempotency_record: IdempotencyRecord | None,
     max_item_bytes: int = MAX_ITEM_BYTES,
+    branch: str | None = None,
 ) -> AppendResult:
-    """Append a batch atomically and in order, after every batch committed before it (see
-    ``ChatStore.append_items``)."""
+    """Append a batch atomically and in order, after every batch committed before it, to
+    ``branch`` (``None``: the active one; see ``ChatStore.append_items``)."""
     user_id, session_id = check_user_id(user_id), check_session_id(session_id)
     call = Append(
         user_id,
@@ -143,16 +156,20 @@ def append(
         Batch.of(items, idempotency_record, max_item_bytes),
         create_missing,
         turn,
+        branch,
     )
-    plan = _Plan(known_last=last_seq_hint or 0)
-    if call.batch.fits_one_transaction:
+    plan = Plan(known_last=last_seq_hint or 0)
+    plan.target = branch or keys.MAIN_BRANCH
+    plan.active = None if branch == keys.MAIN_BRANCH else True
+    if call.batch.fits_one_transaction(plan.target):
         return _commit(ctx, call, plan)
     earlier = _recorded_before_staging(ctx, call)
     if earlier is not None:
         return _replayed(earlier)
     token = new_token()  # chosen first: a reserve applied with its answer lost is still ours
     try:
-        held = staging.reserve(ctx, call, plan.known_last, token)
+        held = staging.reserve(ctx, call, plan.known_last, token, branch)
+        plan.target = held.branch
         staging.stage(ctx, call, held)
         plan.held = held
         result = _commit(ctx, call, plan)
@@ -190,7 +207,7 @@ def _abandon(ctx: StoreContext, call: Append, token: str) -> None:
         staging.revoke(ctx, call.pk, token, lapsed_at=None)
 
 
-def _commit(ctx: StoreContext, call: Append, plan: _Plan) -> AppendResult:
+def _commit(ctx: StoreContext, call: Append, plan: Plan) -> AppendResult:
     """The append's transaction, tried until it commits or a definite answer ends it."""
     for attempt in ctx.table.attempts():
         now = ctx.clock()
@@ -213,28 +230,39 @@ def _commit(ctx: StoreContext, call: Append, plan: _Plan) -> AppendResult:
     raise ConflictError("too many concurrent writes to this session; retry")
 
 
-def _actions(ctx: StoreContext, call: Append, plan: _Plan, now: float, base: int) -> list[Item]:
+def _actions(ctx: StoreContext, call: Append, plan: Plan, now: float, base: int) -> list[Item]:
     """The transaction of one attempt: the header, a trim's marker, the rows, the key's record."""
     batch = call.batch
     last = base + len(batch.encoded) - 1
-    head = (
-        _replace_expired(ctx, call, now, base)
-        if plan.replace_expired
-        else _header_update(ctx, call, plan, now, base)
-    )
-    actions = [head]
+    if plan.target != keys.MAIN_BRANCH:
+        actions = branch_append.updates(ctx, call, plan, now, base)
+    elif plan.replace_expired:
+        actions = [_replace_expired(ctx, call, now, base)]
+    else:
+        actions = [_header_update(ctx, call, plan, now, base)]
     if plan.trim is not None or plan.replace_expired:  # rows below the window: the cascade's
         # Room for it: see Batch.fits_one_transaction.
         marker = retention.marker(ctx, call.pk, replaced=plan.replace_expired)
+        if plan.target != keys.MAIN_BRANCH:
+            marker["branch"] = s(plan.target)
         actions.append({"Put": {"TableName": ctx.table.name, "Item": marker}})
     created_at = to_iso(now)
+    spent = (call.turn.input_tokens, call.turn.output_tokens) if call.turn else None
     for offset, entry in enumerate([] if plan.held else batch.encoded):
-        for row in rows.message_rows(call.pk, base + offset, entry, created_at):
+        usage = spent if offset == 0 else None
+        for row in rows.message_rows(call.pk, base + offset, entry, created_at, plan.target, usage):
             actions.append({"Put": {"TableName": ctx.table.name, "Item": row}})
     if batch.record is not None:
         actions.append(
             idempotency.record_put(
-                ctx, call.pk, batch.record, batch.response, now, (base, last), plan.stale_below
+                ctx,
+                call.pk,
+                batch.record,
+                batch.response,
+                now,
+                (base, last),
+                plan.stale_below,
+                plan.target,
             )
         )
     return actions
@@ -256,26 +284,11 @@ def _replace_expired(ctx: StoreContext, call: Append, now: float, base: int) -> 
     }
 
 
-@dataclass
-class _Update:
-    """The parts of the header update an append builds up, step by step."""
-
-    values: Item
-    conditions: list[str] = field(default_factory=list)
-    sets: list[str] = field(default_factory=list)
-    adds: list[str] = field(default_factory=list)
-    removes: list[str] = field(default_factory=list)
-
-    def expression(self) -> str:
-        text = f"SET {', '.join(self.sets)} ADD {', '.join(self.adds)}"
-        return text + (f" REMOVE {', '.join(self.removes)}" if self.removes else "")
-
-
-def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, base: int) -> Item:
+def _header_update(ctx: StoreContext, call: Append, plan: Plan, now: float, base: int) -> Item:
     """The header update of an append: conditional on the window it saw (``last_seq < base``),
     creating the session on first use when asked, within the cap or trimming to it."""
     count = len(call.batch.encoded)
-    update = _Update(
+    update = Update(
         values={
             **ctx.activity(now),
             ":user": s(call.user_id),
@@ -283,11 +296,14 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
             ":base": n(base),
             ":last": n(base + count - 1),
             ":no_metadata": {"M": {}},
+            ":incarnation": s(new_incarnation()),  # for a header this write creates
         },
         conditions=[header.UNEXPIRED, "last_seq < :base"],
     )
-    _reservation(update, plan)
-    first_seq, count = _capacity(update, ctx.max_stored_items, plan, base, count)
+    if plan.active:  # main, assumed active: where a batch naming no branch goes
+        update.conditions.append("attribute_not_exists(active_branch)")
+    reservation(update, plan)
+    first_seq, count = capacity(update, ctx.max_stored_items, plan, base, count)
     update.values[":count"] = n(count)
     update.sets += [
         "user_id = :user",
@@ -296,6 +312,7 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
         header.SLIDE_EXPIRY,
         "last_seq = :last",
         "created_at = if_not_exists(created_at, :now_iso)",
+        "incarnation = if_not_exists(incarnation, :incarnation)",
         f"first_seq = {first_seq}",
         "metadata = if_not_exists(metadata, :no_metadata)",
     ]
@@ -309,7 +326,7 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
         update.sets.append("history_start = if_not_exists(history_start, :base)")
     update.adds.append("message_count :count")
     if call.turn is not None:
-        _commit_turn(update, call.turn)
+        commit_turn(update, call.turn)
     return {
         "Update": {
             "TableName": ctx.table.name,
@@ -322,71 +339,8 @@ def _header_update(ctx: StoreContext, call: Append, plan: _Plan, now: float, bas
     }
 
 
-def _reservation(update: _Update, plan: _Plan) -> None:
-    """A plain append waits for a staged batch; a staged batch commits only under its own
-    reservation, and ends it."""
-    if plan.held is None:
-        update.conditions += ["attribute_not_exists(staging_id)", staging.UNRESERVED]
-        return
-    update.conditions.append("staging_id = :staging")
-    update.values[":staging"] = s(plan.held.token)
-    update.removes += [name.strip() for name in staging.STAGING.split(",")]
-
-
-def _capacity(update: _Update, cap: int, plan: _Plan, base: int, count: int) -> tuple[str, int]:
-    """Under the cap, the room left (the cap less the batch); with a planned trim, the window's
-    new start, if nothing moved it since it was planned. The new ``first_seq`` and the count
-    to add."""
-    if plan.trim is None:
-        if cap and not plan.uncapped:
-            update.conditions.append("message_count <= :room")
-            update.values[":room"] = n(cap - count)
-        return "if_not_exists(first_seq, :base)", count
-    trim = plan.trim
-    update.conditions += [
-        "first_seq = :seen_first",
-        "last_seq = :seen_last",
-        "message_count = :seen_count",
-    ]
-    update.values.update(
-        {
-            ":seen_first": n(trim.seen_first),
-            ":seen_last": n(trim.seen_last),
-            ":seen_count": n(trim.seen_count),
-            ":cut": n(base if trim.cut_seq is None else trim.cut_seq),
-        }
-    )
-    return ":cut", count - trim.removed
-
-
-def _commit_turn(update: _Update, turn: TurnCommit) -> None:
-    """A chat turn's commit: only while holding its lease, which it releases; adds its usage and
-    (if the session has none) its title."""
-    update.conditions.append("turn_id = :turn")
-    update.removes += ["turn_id", "turn_expires_at"]
-    update.adds += [
-        "usage_input_tokens :in",
-        "usage_output_tokens :out",
-        "usage_total_tokens :total",
-    ]
-    update.values.update(
-        {
-            ":turn": s(turn.turn_id),
-            ":in": n(turn.input_tokens),
-            ":out": n(turn.output_tokens),
-            ":total": n(turn.input_tokens + turn.output_tokens),
-        }
-    )
-    if turn.title:
-        update.sets += [
-            "title = if_not_exists(title, :title)",
-            "title_source = if_not_exists(title_source, :auto)",
-        ]
-        update.values.update({":title": s(turn.title), ":auto": s("auto")})
-
-
 def _replay(
-    ctx: StoreContext, call: Append, plan: _Plan, cancelled: Cancelled, now: float
+    ctx: StoreContext, call: Append, plan: Plan, cancelled: Cancelled, now: float
 ) -> StoredResponse | None:
     """When the key's record (the last action) cancelled the write: its recorded answer, for a
     live session in the same history. A record of an earlier history makes the next attempt
@@ -409,13 +363,15 @@ def _replay(
 def _learn(
     ctx: StoreContext,
     call: Append,
-    plan: _Plan,
+    plan: Plan,
     cancelled: Cancelled,
     now: float,
 ) -> bool:
     """Prepare the next attempt from a cancellation; whether to back off first. On the way it
     may wait for another writer's staged batch (or revoke its lapsed reservation and delete what
     it staged) and plan a retention trim (one Query of the oldest rows)."""
+    if plan.target != keys.MAIN_BRANCH:
+        return branch_append.learn(ctx, call, plan, cancelled, now)
     if not cancelled.failed(0):
         if plan.stale_below is not None:
             return False  # only the stale record blocked: overwrite it now
@@ -433,6 +389,12 @@ def _learn(
         raise ConflictError("this batch's reservation was revoked; nothing was stored")
     plan.replace_expired = False
     plan.trim, plan.uncapped = None, False
+    if plan.active and "active_branch" in current:  # named none: it goes to the active one
+        if plan.held is not None:
+            raise ConflictError("the active branch changed while this batch was staged; retry")
+        plan.target = current["active_branch"]["S"]
+        plan.known_last = staging.highest_seq(current)
+        return False
     if call.create_missing and "history_start" not in current:
         plan.legacy_start = header.history_start(current)  # stamped by the next attempt
     if plan.held is None and "staging_id" in current:  # a staged batch goes first

@@ -21,9 +21,9 @@ from chat_sessions.errors import (
     MainBranchError,
     MessageNotFoundError,
 )
-from chat_sessions.models import Branch, BranchPage
+from chat_sessions.models import Branch, BranchPage, Usage
 
-from . import header, retention, rows
+from . import header, retention, rows, summaries
 from .branch_state import (
     MAX_SEGMENTS,
     Segment,
@@ -76,23 +76,24 @@ def fork(
         if not branch_id.startswith(f"b_{incarnation}"):  # the first try, or a new incarnation
             branch_id = new_branch_id(incarnation or new_incarnation(), now)
         _, window = load(ctx, pk, current, source or active_branch(current))
-        point = _fork_point(ctx, pk, window, at_seq)
-        record = _new_record(pk, branch_id, current, window.branch, point, name, now)
+        point = fork_point(ctx, pk, window, at_seq)
+        record = new_record(pk, branch_id, current, window.branch, point, name, now)
         actions, row_check = _fork_actions(ctx, pk, current, window, point, record, activate, now)
         try:
             ctx.table.transact(actions)
         except Cancelled as cancelled:
             if cancelled.failed(0):  # our own record: an attempt applied with its answer lost
                 return get(ctx, pk, branch_id)
-            if row_check is not None and cancelled.failed(row_check):
+            if row_check is not None and cancelled.failed(row_check) and at_seq is not None:
                 raise MessageNotFoundError("no such message in this branch's history") from None
+            # (At the newest message: it was popped meanwhile; fork at the one now newest.)
             ctx.table.backoff(attempt)  # the header or the source moved: look again
             continue
         return branch_of(record, window_of(record, branch_id, None), activate)
     raise ConflictError("too many concurrent writes to this session; retry")
 
 
-def _fork_point(ctx: StoreContext, pk: str, window: Window, at_seq: int | None) -> ForkPoint:
+def fork_point(ctx: StoreContext, pk: str, window: Window, at_seq: int | None) -> ForkPoint:
     """The path up to ``at_seq`` in ``window``'s view, each segment with its count. Whether the
     row is there is checked by the fork's transaction."""
     if at_seq is None:
@@ -137,7 +138,7 @@ def _count(ctx: StoreContext, pk: str, owner: str, low: int, high: int) -> int:
     return sum(page.get("Count", 0) for page in ctx.table.pages(request))
 
 
-def _new_record(
+def new_record(
     pk: str,
     branch_id: str,
     current: Item,
@@ -190,21 +191,21 @@ def _fork_actions(
         row_check = len(actions)
         check = {"TableName": table, "Key": row, "ConditionExpression": "attribute_exists(sk)"}
         actions.append({"ConditionCheck": check})
-    head = _header_change(ctx, current, now, record["branch_id"]["S"])
+    head = header_change(ctx, current, now, record["branch_id"]["S"])
     if activate:
         head.sets += ["active_branch = :branch", "active_count = :count"]
         head.values.update({":branch": record["branch_id"], ":count": record["inherited_count"]})
     if window.branch == keys.MAIN_BRANCH:
-        _as_seen(head, window, point)
+        as_seen(head, window, point)
     else:
-        source = _Change(values={})
-        _as_seen(source, window, point)
+        source = Change(values={})
+        as_seen(source, window, point)
         actions.append(source.write(table, record_key(pk, window.branch)))
     actions.append(head.write(table, header.header_key(pk)))
     return actions, row_check
 
 
-def _as_seen(change: _Change, window: Window, point: ForkPoint) -> None:
+def as_seen(change: Change, window: Window, point: ForkPoint) -> None:
     """The source as the fork read it: the window it cut (and the pin raised to the fork point,
     so its owner keeps the row), or the base it cut."""
     if point.seq == 0:
@@ -219,15 +220,27 @@ def _as_seen(change: _Change, window: Window, point: ForkPoint) -> None:
         if not window.base_version:
             del change.values[":seen_base"]
         return
-    change.conditions.append("first_seq = :seen_first")
-    change.values[":seen_first"] = n(window.first_seq)
+    # The count it cut is exact only if no row came or went in the window meanwhile: an append
+    # moves ``last_seq``, a pop the count (a pop then an append would bring the count back).
+    change.conditions += [
+        "first_seq = :seen_first",
+        "message_count = :seen_count",
+        "last_seq = :seen_last",
+    ]
+    change.values.update(
+        {
+            ":seen_first": n(window.first_seq),
+            ":seen_count": n(window.own_count),
+            ":seen_last": n(window.last_seq),
+        }
+    )
     if point.seq > window.pinned_seq:
         change.sets.append("pinned_seq = :at")
         change.conditions.append("(attribute_not_exists(pinned_seq) OR pinned_seq < :at)")
         change.values[":at"] = n(point.seq)
 
 
-def _equal(change: _Change, name: str, seen: int) -> None:
+def equal(change: Change, name: str, seen: int) -> None:
     """``change`` applies only while the attribute is as read (absent reads as 0)."""
     if seen:
         change.conditions.append(f"{name} = :seen_{name}")
@@ -237,7 +250,7 @@ def _equal(change: _Change, name: str, seen: int) -> None:
 
 
 @dataclass
-class _Change:
+class Change:
     """An UpdateItem being built (a ConditionCheck when it sets nothing)."""
 
     values: Item
@@ -262,16 +275,18 @@ class _Change:
         return {"Update": change}
 
 
-def _header_change(
+def header_change(
     ctx: StoreContext, current: Item, now: float, branch: str | None = None
-) -> _Change:
+) -> Change:
     """Activity on the header of the session's incarnation a branch id belongs to (or the one
     read, naming it on a header from before incarnations), while it is live."""
-    change = _Change(
+    change = Change(
         values={**ctx.activity(now)},
         sets=["updated_at = :now_iso", header.SLIDE_EXPIRY],
         conditions=[header.LIVE],
     )
+    if branch is None and "incarnation" not in current:
+        return change  # a header from before incarnations, and no branch id to name one
     incarnation = incarnation_of(branch) if branch else current["incarnation"]["S"]
     change.values[":incarnation"] = s(incarnation)
     if "incarnation" in current:
@@ -289,6 +304,12 @@ def _segments(segments: tuple[Segment, ...]) -> Item:
 def branch_of(record: Item, window: Window, active: bool) -> Branch:
     """The public view of a branch record (``main``'s is the header)."""
     is_main = window.branch == keys.MAIN_BRANCH
+    spent = [number(record, f"usage_{kind}_tokens", 0) for kind in ("input", "output")]
+    if is_main:  # the session's usage, less what the other branches' turns spent
+        spent = [
+            spent[i] - number(record, f"branches_usage_{k}_tokens", 0)
+            for i, k in enumerate(("input", "output"))
+        ]
     return Branch(
         branch_id=window.branch,
         name=None if is_main or "name" not in record else record["name"]["S"],
@@ -298,6 +319,7 @@ def branch_of(record: Item, window: Window, active: bool) -> Branch:
         created_at=from_iso(record["created_at"]["S"]),
         updated_at=from_iso(record["updated_at"]["S"]),
         active=active,
+        usage=Usage(input_tokens=spent[0], output_tokens=spent[1], total_tokens=sum(spent)),
     )
 
 
@@ -358,7 +380,7 @@ def rename(ctx: StoreContext, pk: str, branch: str, name: str | None) -> Branch:
         raise MainBranchError("main has no name")
     current = header.live(header.get(ctx, pk), ctx.clock())
     load(ctx, pk, current, branch)  # BranchNotFoundError
-    change = _Change(values={}, removes=["#name"] if name is None else [])
+    change = Change(values={}, removes=["#name"] if name is None else [])
     if name is not None:
         change.sets.append("#name = :name")
         change.values[":name"] = s(name)
@@ -377,14 +399,14 @@ def activate(ctx: StoreContext, pk: str, branch: str) -> Branch:
         now = ctx.clock()
         current = header.live(header.get(ctx, pk), now)
         record, window = load(ctx, pk, current, branch)
-        head = _header_change(ctx, current, now)
+        head = header_change(ctx, current, now)
         actions: list[Item] = []
         if branch == keys.MAIN_BRANCH:
             head.removes += ["active_branch", "active_count"]
         else:
             head.sets += ["active_branch = :branch", "active_count = :count"]
             head.values.update({":branch": s(branch), ":count": n(window.message_count)})
-            seen = _Change(
+            seen = Change(
                 values={":own": n(window.own_count), ":version": n(window.base_version)},
                 conditions=["message_count = :own", "if_not_exists_base_version"],
             )
@@ -421,7 +443,7 @@ def delete(ctx: StoreContext, pk: str, branch: str) -> bool:
             _, window = load(ctx, pk, current, branch)
         except BranchNotFoundError:
             return False
-        head = _header_change(ctx, current, now)
+        head = header_change(ctx, current, now)
         head.values[":branch"] = s(branch)
         if active_branch(current) == branch:
             head.conditions.append("active_branch = :branch")
@@ -430,7 +452,7 @@ def delete(ctx: StoreContext, pk: str, branch: str) -> bool:
             head.conditions.append(
                 "(attribute_not_exists(active_branch) OR active_branch <> :branch)"
             )
-        gone = _Change(values={":pinned": n(window.pinned_seq)})
+        gone = Change(values={":pinned": n(window.pinned_seq)})
         gone.conditions.append(
             "pinned_seq = :pinned" if window.pinned_seq else "attribute_not_exists(pinned_seq)"
         )
@@ -438,11 +460,12 @@ def delete(ctx: StoreContext, pk: str, branch: str) -> bool:
             del gone.values[":pinned"]
         remove = gone.write(ctx.table.name, record_key(pk, branch))["ConditionCheck"]
         marker = retention.marker(ctx, pk)
-        marker.update(branch=s(branch), pinned_seq=n(window.pinned_seq))
+        marker.update(branch=s(branch), pinned_seq=n(window.pinned_seq), deleted={"BOOL": True})
         actions: list[Item] = [
             {"Delete": remove},
             {"Delete": {"TableName": ctx.table.name, "Key": base_key(pk, branch)}},
             {"Put": {"TableName": ctx.table.name, "Item": marker}},
+            summaries.delete_action(ctx, pk, branch),
             head.write(ctx.table.name, header.header_key(pk)),
         ]
         try:

@@ -15,13 +15,12 @@ from chat_sessions.errors import (
     ConflictError,
     InvalidCursorError,
     InvalidInputError,
-    MessageSharedError,
 )
 from chat_sessions.models import ChatSession, MessagePage, Order, StoredMessage
 
-from . import branch_state, header, retention, rows, view
+from . import branch_history, branch_state, header, retention, rows, view
 from .context import StoreContext
-from .sessions import get, session
+from .sessions import session
 from .table import Cancelled
 from .wire import Item, n, number, s
 
@@ -98,29 +97,34 @@ def read_newest(
     if limit is not None and limit < 0:
         raise InvalidInputError("limit must not be negative")
     now = ctx.clock()
-    newest: list[Item] = []
     if branch is not None and branch != keys.MAIN_BRANCH:
-        found = header.live(header.get(ctx, pk), now)
+        found, window = view.named(ctx, pk, branch, now)
+        newest = view.newest(ctx, pk, window, limit)
     else:
         found, newest = newest_rows(ctx, pk, limit, now)
-    target = branch or branch_state.active_branch(found)
-    if target != keys.MAIN_BRANCH or "has_base" in found:
-        _, window = branch_state.load(ctx, pk, found, target)
-        mine = newest if target == keys.MAIN_BRANCH else None
-        newest = view.newest(ctx, pk, window, limit, own=mine)
+        target = branch or branch_state.active_branch(found)
+        if target != keys.MAIN_BRANCH or "has_base" in found:
+            _, window = branch_state.load(ctx, pk, found, target)
+            mine = newest if target == keys.MAIN_BRANCH else None
+            newest = view.newest(ctx, pk, window, limit, own=mine)
     messages = rows.decode(ctx, pk, newest)
     messages.reverse()
     return session(ctx, found), messages
 
 
 def read_batch(
-    ctx: StoreContext, user_id: str, session_id: str, first_seq: int, last_seq: int
+    ctx: StoreContext,
+    user_id: str,
+    session_id: str,
+    first_seq: int,
+    last_seq: int,
+    branch: str = keys.MAIN_BRANCH,
 ) -> list[StoredMessage]:
-    """The messages one append stored, by its seq range, oldest first; those removed since
-    (pop, clear, purge) are missing."""
+    """The messages one append stored in ``branch``, by its seq range, oldest first; those
+    removed since (pop, clear, purge) are missing."""
     pk = header.session_pk(user_id, session_id)
     found: list[Item] = []
-    for page in ctx.table.pages(rows.between(pk, first_seq, last_seq)):
+    for page in ctx.table.pages(rows.between(pk, first_seq, last_seq, branch)):
         found += page.get("Items", [])
     return rows.decode(ctx, pk, found)
 
@@ -133,20 +137,38 @@ def list_page(
     limit: int,
     cursor: str | None,
     order: Order,
+    branch: str | None = None,
 ) -> MessagePage:
-    """One page of the whole history, oldest first (``asc``) or newest first (``desc``)."""
+    """One page of ``branch``'s whole history (the active one when ``None``), oldest first
+    (``asc``) or newest first (``desc``)."""
     if not 1 <= limit <= 100:
         raise InvalidInputError("limit must be between 1 and 100")
     if order not in ("asc", "desc"):
         raise InvalidInputError("order must be 'asc' or 'desc'")
-    current = get(ctx, user_id, session_id)
-    pk = header.session_pk(user_id, current.session_id)
-    low, high = current.first_seq, current.last_seq
+    after = None
     if cursor is not None:
         position = decode_cursor(cursor, "messages")
         after = position.get("s")
         if not isinstance(after, int) or position.get("o") != order:
             raise InvalidCursorError("the cursor is not one this API issued for this listing")
+    pk = header.session_pk(user_id, session_id)
+    current = header.live(header.get(ctx, pk), ctx.clock())
+    target = branch or branch_state.active_branch(current)
+    if target == keys.MAIN_BRANCH and "has_base" not in current:
+        return _main_page(ctx, pk, current, limit=limit, after=after, order=order)
+    _, window = branch_state.load(ctx, pk, current, target)
+    found, more = view.page(ctx, pk, window, after=after, limit=limit, ascending=order == "asc")
+    edge = keys.seq_of(found[-1]["sk"]["S"]) if found else None
+    next_cursor = encode_cursor("messages", s=edge, o=order) if more and edge else None
+    return MessagePage(messages=rows.decode(ctx, pk, found), next_cursor=next_cursor)
+
+
+def _main_page(
+    ctx: StoreContext, pk: str, current: Item, *, limit: int, after: int | None, order: Order
+) -> MessagePage:
+    """A page of ``main``'s own window: one Query inside ``[first_seq, last_seq]``."""
+    low, high = number(current, "first_seq"), number(current, "last_seq")
+    if after is not None:
         low, high = (max(low, after + 1), high) if order == "asc" else (low, min(high, after - 1))
     if low > high:
         return MessagePage(messages=[], next_cursor=None)
@@ -161,7 +183,9 @@ def list_page(
     return MessagePage(messages=rows.decode(ctx, pk, found), next_cursor=next_cursor)
 
 
-def pop(ctx: StoreContext, user_id: str, session_id: str) -> StoredMessage | None:
+def pop(
+    ctx: StoreContext, user_id: str, session_id: str, branch: str | None = None
+) -> StoredMessage | None:
     """Remove and return the newest message (``None`` when there is none).
 
     The delete is conditional on the row still existing, in one transaction with the header:
@@ -172,12 +196,18 @@ def pop(ctx: StoreContext, user_id: str, session_id: str) -> StoredMessage | Non
     for attempt in ctx.table.attempts():
         now = ctx.clock()
         found, newest = newest_rows(ctx, pk, 1, now)
+        target = branch or branch_state.active_branch(found)
+        if target != keys.MAIN_BRANCH:
+            return branch_history.pop(ctx, pk, target)
+        shared = bool(newest) and keys.seq_of(newest[0]["sk"]["S"]) <= number(
+            found, "pinned_seq", 0
+        )
+        if shared or (not newest and "has_base" in found):  # the row stays, or the path shortens
+            return branch_history.pop(ctx, pk, keys.MAIN_BRANCH)
         if not newest:
             return None
         row = newest[0]
         seq = keys.seq_of(row["sk"]["S"])
-        if seq <= number(found, "pinned_seq", 0):
-            raise MessageSharedError("another branch shares this message: pop it there first")
         decoded = rows.decode(ctx, pk, [row])  # before the delete: its chunks still exist
         try:
             ctx.table.transact(_pop_actions(ctx, pk, row, seq, now))
@@ -221,22 +251,28 @@ def _pop_actions(ctx: StoreContext, pk: str, row: Item, seq: int, now: float) ->
     return [delete_row, shrink, *chunks]
 
 
-def clear(ctx: StoreContext, user_id: str, session_id: str) -> None:
+def clear(ctx: StoreContext, user_id: str, session_id: str, branch: str | None = None) -> None:
     """Remove every message; the session stays.
 
     One transaction moves the window (and the history's start, so no Idempotency-Key record of
     the cleared history replays) past every message, and writes a trim marker for the cascade.
     """
     pk = header.session_pk(user_id, session_id)
+    if branch is not None and branch != keys.MAIN_BRANCH:
+        branch_history.clear(ctx, pk, branch)
+        return
     now = ctx.clock()
+    # Naming no branch: ``main`` while it is active; else the active one (then one more read).
+    condition = header.LIVE + (" AND attribute_not_exists(active_branch)" if branch is None else "")
     move_window = {
         "Update": {
             "TableName": ctx.table.name,
             "Key": header.header_key(pk),
             "UpdateExpression": "SET first_seq = last_seq + :one, "
-            "history_start = last_seq + :one, message_count = :zero, "
-            f"updated_at = :now_iso, {header.SLIDE_EXPIRY}",
-            "ConditionExpression": header.LIVE,
+            "history_start = last_seq + :one, message_count = :zero, inherited_count = :zero, "
+            "base_version = if_not_exists(base_version, :zero) + :one, "
+            f"updated_at = :now_iso, {header.SLIDE_EXPIRY} REMOVE has_base",
+            "ConditionExpression": condition,
             "ExpressionAttributeValues": {
                 **ctx.activity(now),
                 ":one": n(1),
@@ -244,11 +280,15 @@ def clear(ctx: StoreContext, user_id: str, session_id: str) -> None:
             },
         }
     }
+    # main's summary goes stale with the history start it moves, and its base with has_base.
     marker = {"Put": {"TableName": ctx.table.name, "Item": retention.marker(ctx, pk)}}
     try:
         ctx.table.transact([move_window, marker])
     except Cancelled:
-        raise header.not_found() from None
+        current = header.live(header.get(ctx, pk), ctx.clock())
+        if branch is not None or "active_branch" not in current:
+            raise header.not_found() from None  # it went, or expired, meanwhile
+        branch_history.clear(ctx, pk, current["active_branch"]["S"])
 
 
 __all__ = ["clear", "list_page", "newest_rows", "pop", "read_batch", "read_newest"]

@@ -21,6 +21,8 @@ from . import header
 from .context import StoreContext
 from .wire import Item, n, number, s
 
+OF_MAIN = "attribute_not_exists(branch)"
+"""A record of a write to ``main``: the only kind a new history makes stale."""
 ABOVE_EVERY_SEQ = 2**63
 """The history start of a session a write itself creates: every record there is older."""
 
@@ -33,10 +35,12 @@ def record_put(
     now: float,
     seqs: tuple[int, int],
     stale_below: int | None = None,
+    branch: str = keys.MAIN_BRANCH,
 ) -> Item:
     """The Put of a key's record: only if the key is new, its 24 h are over, or (``stale_below``)
     it was recorded in an earlier history. ``seq`` is the batch's last seq, which bounds what a
-    cascade of the session deletes."""
+    cascade of the session deletes. A record of a write to another branch than ``main`` names it:
+    a clear of ``main`` (which starts a new history of the session) leaves it current."""
     item: Item = {
         "pk": s(pk),
         "sk": s(keys.idempotency_sk(record.key)),
@@ -48,10 +52,12 @@ def record_put(
         "expires_at": n(math.floor(now) + IDEMPOTENCY_TTL_SECONDS),
         **response,
     }
+    if branch != keys.MAIN_BRANCH:
+        item["branch"] = s(branch)
     condition = f"attribute_not_exists(sk) OR {header.EXPIRED}"
     values: Item = {":now_s": n(math.floor(now))}
     if stale_below is not None:
-        condition += " OR seq < :history_start"
+        condition += f" OR ({OF_MAIN} AND seq < :history_start)"
         values[":history_start"] = n(stale_below)
     return {
         "Put": {
@@ -65,8 +71,9 @@ def record_put(
 
 
 def is_stale(record: Item, history_start: int) -> bool:
-    """Whether a record was written in an earlier history (before a clear, or a re-creation)."""
-    return number(record, "seq") < history_start
+    """Whether a record was written in an earlier history (before a clear of ``main``, or a
+    re-creation; a record of another branch's write stays current until its 24 h are over)."""
+    return "branch" not in record and number(record, "seq") < history_start
 
 
 def history_start_for(ctx: StoreContext, pk: str, seen: Item | None, now: float) -> int:

@@ -12,9 +12,10 @@ from typing import Any
 
 from chat_sessions import keys
 
-from . import header
+from . import header, summaries
 from .branch_state import incarnation_of
 from .context import StoreContext
+from .idempotency import OF_MAIN
 from .table import ConditionFailed
 from .wire import Item, n, number, s
 
@@ -23,9 +24,10 @@ MAX_SEQ = 10**keys.SEQ_DIGITS - 1
 
 def session(ctx: StoreContext, pk: str, *, up_to_seq: int, incarnation: str | None = None) -> int:
     """What a deleted or expired session left: message and chunk rows with seq <= ``up_to_seq``
-    (the deleted header's ``last_seq``), its Idempotency-Key records and the items of its
-    branches (those of its ``incarnation``). How many rows went."""
+    (the deleted header's ``last_seq``), its Idempotency-Key records, and the items and
+    summaries of its branches (those of its ``incarnation``). How many rows went."""
     deleted = rows(ctx, pk, up_to_seq=up_to_seq) + _records(ctx, pk, below=up_to_seq + 1)
+    deleted += _summaries(ctx, pk, lambda found: found == (incarnation or ""))
     return deleted + (
         branches_of(ctx, pk, lambda found: found == incarnation) if incarnation else 0
     )
@@ -46,16 +48,38 @@ def trimmed(ctx: StoreContext, pk: str, marker_sk: str | None = None) -> int:
         return _branch_trimmed(ctx, pk, marker)
     shared = number(found, "pinned_seq", 0)
     deleted = rows(ctx, pk, up_to_seq=number(found, "first_seq") - 1, from_seq=shared + 1)
-    deleted += _records(ctx, pk, below=header.history_start(found))
+    deleted += _records(ctx, pk, below=header.history_start(found), main_only=True)
     if marker is not None and "replaced" in marker:
         live = found["incarnation"]["S"] if "incarnation" in found else None
         deleted += branches_of(ctx, pk, lambda incarnation: incarnation != live)
+        deleted += _summaries(ctx, pk, lambda incarnation: incarnation != (live or ""))
     return deleted
 
 
+def _summaries(ctx: StoreContext, pk: str, doomed: Callable[[str], bool]) -> int:
+    """The branches' summaries of the incarnations that are ``doomed``."""
+    request: dict[str, Any] = {
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": s(pk), ":prefix": s(summaries.SUMMARY_PREFIX)},
+        "ProjectionExpression": "pk, sk, incarnation",
+    }
+    found = [item for page in ctx.table.pages(request) for item in page.get("Items", [])]
+    doomed_keys = [
+        {"pk": item["pk"], "sk": item["sk"]}
+        for item in found
+        if doomed(item.get("incarnation", {}).get("S", ""))
+    ]
+    return ctx.table.delete_keys(doomed_keys)
+
+
 def _branch_trimmed(ctx: StoreContext, pk: str, marker: Item) -> int:
+    """A branch's clear or trim: its rows below its ``first_seq``, above its pin. Its delete's
+    marker (flagged, with the final pin): all its rows above that pin. A clear's or trim's
+    marker met after the delete does nothing: the delete's own marker has the pin."""
     branch = marker["branch"]["S"]
     record = ctx.table.get({"pk": s(pk), "sk": s(keys.branch_sk(branch))})
+    if record is None and "deleted" not in marker:
+        return 0
     shared = max(number(marker, "pinned_seq", 0), number(record or {}, "pinned_seq", 0))
     below = number(record, "first_seq") - 1 if record is not None else MAX_SEQ
     return rows(ctx, pk, up_to_seq=below, from_seq=shared + 1, branch=branch)
@@ -99,15 +123,17 @@ def delete_row(ctx: StoreContext, pk: str, sk: str) -> None:
     ctx.table.call("delete_item", TableName=ctx.table.name, Key={"pk": s(pk), "sk": s(sk)})
 
 
-def _records(ctx: StoreContext, pk: str, *, below: int) -> int:
-    """The session's Idempotency-Key records of histories before ``below``. Each delete is
-    conditional on it, so a record the same key wrote afresh meanwhile stays."""
+def _records(ctx: StoreContext, pk: str, *, below: int, main_only: bool = False) -> int:
+    """The session's Idempotency-Key records of histories before ``below`` (``main_only``: of
+    writes to ``main``, which alone a clear of ``main`` makes stale). Each delete is conditional
+    on it, so a record the same key wrote afresh meanwhile stays."""
+    condition = f"seq < :below AND {OF_MAIN}" if main_only else "seq < :below"
     found = _keys(
         ctx,
         pk,
         "begins_with(sk, :prefix)",
         {":prefix": s(keys.IDEMPOTENCY_PREFIX), ":below": n(below)},
-        filter_expression="seq < :below",
+        filter_expression=condition,
     )
     deleted = 0
     for record in found:
@@ -116,7 +142,7 @@ def _records(ctx: StoreContext, pk: str, *, below: int) -> int:
                 "delete_item",
                 TableName=ctx.table.name,
                 Key=record,
-                ConditionExpression="seq < :below",
+                ConditionExpression=condition,
                 ExpressionAttributeValues={":below": n(below)},
             )
             deleted += 1

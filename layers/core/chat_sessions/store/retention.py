@@ -43,21 +43,27 @@ class Trim:
 
 
 def plan(
-    ctx: StoreContext, pk: str, current: Item, batch: int, first_of_batch: EncodedItem
+    ctx: StoreContext,
+    pk: str,
+    current: Item,
+    batch: int,
+    first_of_batch: EncodedItem,
+    branch: str = keys.MAIN_BRANCH,
 ) -> Trim | None:
     """Which oldest whole turns to remove so that ``batch`` more messages fit under the cap: the
     window then starts at the first user message at or after the excess (or at the batch, when it
     starts a turn and nothing older may stay). ``None`` when no turn boundary allows it. Reads the
-    oldest rows only, a page at a time, until that boundary."""
+    oldest rows only, a page at a time, until that boundary. ``current``: the header, or on a
+    branch its record (the window whose own rows the cap counts)."""
     first, last = number(current, "first_seq"), number(current, "last_seq")
     count = number(current, "message_count")
     excess = count + batch - ctx.max_stored_items
     if excess < count:
-        request = {**rows.between(pk, first, last), "Limit": excess + LOOKAHEAD_ROWS}
+        request = {**rows.between(pk, first, last, branch), "Limit": excess + LOOKAHEAD_ROWS}
         index = 0
         for page in ctx.table.pages(request):
             for row in page.get("Items", []):
-                if index >= excess and _starts_turn(ctx, pk, row):
+                if index >= excess and opens_turn(ctx, pk, row):
                     return Trim(keys.seq_of(row["sk"]["S"]), index, first, last, count)
                 index += 1
             request["Limit"] = LOOKAHEAD_ROWS  # a long turn: read on, a little at a time
@@ -66,7 +72,7 @@ def plan(
     return None
 
 
-def _starts_turn(ctx: StoreContext, pk: str, row: Item) -> bool:
+def opens_turn(ctx: StoreContext, pk: str, row: Item) -> bool:
     """Whether a message row is a user message; rows written before the ``starts_turn`` flag
     existed are decoded to tell."""
     if "starts_turn" in row:

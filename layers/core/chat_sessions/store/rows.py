@@ -14,10 +14,10 @@ from typing import Any
 from chat_sessions import keys
 from chat_sessions.clock import from_iso
 from chat_sessions.codec import CorruptItemError, EncodedItem, chunk_count, decode_item
-from chat_sessions.models import StoredMessage
+from chat_sessions.models import StoredMessage, Usage
 
 from .context import StoreContext
-from .wire import Item, s
+from .wire import Item, n, number, s
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +31,15 @@ def message_key(pk: str, seq: int, branch: str = keys.MAIN_BRANCH) -> Item:
 
 
 def message_rows(
-    pk: str, seq: int, entry: EncodedItem, created_at: str, branch: str = keys.MAIN_BRANCH
+    pk: str,
+    seq: int,
+    entry: EncodedItem,
+    created_at: str,
+    branch: str = keys.MAIN_BRANCH,
+    usage: tuple[int, int] | None = None,
 ) -> list[Item]:
-    """The message row of ``entry`` at ``seq`` in ``branch``'s own rows, then its chunk rows."""
+    """The message row of ``entry`` at ``seq`` in ``branch``'s own rows, then its chunk rows.
+    ``usage``: the (input, output) tokens of the chat turn this row opens."""
     message: Item = {
         **message_key(pk, seq, branch),
         "created_at": s(created_at),
@@ -42,6 +48,8 @@ def message_rows(
     }
     if entry.privileged:
         message["vouched"] = {"BOOL": True}
+    if usage is not None:
+        message.update(turn_input_tokens=n(usage[0]), turn_output_tokens=n(usage[1]))
     chunks = [
         {**chunk_key(pk, seq, i, branch), "data": {"B": data}}
         for i, data in enumerate(entry.chunks)
@@ -99,5 +107,11 @@ def decode(ctx: StoreContext, pk: str, rows: list[Item]) -> list[StoredMessage]:
             )
             continue
         vouched = row.get("vouched") == {"BOOL": True}
-        messages.append(StoredMessage(seq=seq, item=item, created_at=created_at, vouched=vouched))
+        usage = None
+        if "turn_input_tokens" in row:
+            spent = number(row, "turn_input_tokens"), number(row, "turn_output_tokens")
+            usage = Usage(input_tokens=spent[0], output_tokens=spent[1], total_tokens=sum(spent))
+        messages.append(
+            StoredMessage(seq=seq, item=item, created_at=created_at, vouched=vouched, usage=usage)
+        )
     return messages

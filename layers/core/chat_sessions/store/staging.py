@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from chat_sessions import keys
 from chat_sessions.clock import to_iso, to_micros
-from chat_sessions.errors import ConflictError
+from chat_sessions.errors import BranchNotFoundError, ConflictError
 
 from . import header, purge, rows, sessions
+from .branch_state import incarnation_of
 from .context import StoreContext
 from .table import Cancelled, ConditionFailed
 from .wire import Item, n, number, s
@@ -47,51 +49,75 @@ def highest_seq(current: Item) -> int:
     return max(number(current, "last_seq"), number(current, "reserved_seq", 0))
 
 
-STAGING = "staging_id, staging_first, staging_last, staging_until"
+STAGING = "staging_id, staging_first, staging_last, staging_until, staging_branch"
 
 
 class Reservation:
     """The seq range one staged append holds: ``first`` … ``last``, under ``token``."""
 
-    def __init__(self, token: str, first: int, last: int) -> None:
-        self.token, self.first, self.last = token, first, last
+    def __init__(self, token: str, first: int, last: int, branch: str) -> None:
+        self.token, self.first, self.last, self.branch = token, first, last, branch
 
 
-def reserve(ctx: StoreContext, call: Append, known_last: int, token: str) -> Reservation:
-    """Take the header's reservation for ``call``'s batch under ``token`` (one UpdateItem). A
-    resend whose first attempt took it but lost the answer meets its own token and carries on."""
+def reserve(
+    ctx: StoreContext, call: Append, known_last: int, token: str, named: str | None
+) -> Reservation:
+    """Take the header's reservation for ``call``'s batch to the branch ``named`` (``None``: the
+    active one) under ``token`` (one UpdateItem). A resend whose first attempt took it but lost
+    the answer meets its own token and carries on. The header names the branch, so a revoke
+    deletes the right rows."""
     count = len(call.batch.encoded)
+    branch = named or keys.MAIN_BRANCH
     for attempt in ctx.table.attempts():
+        on_branch = branch != keys.MAIN_BRANCH
         now = ctx.clock()
         base = max(to_micros(now), known_last + 1)
+        values = {
+            ":token": s(token),
+            ":base": n(base),
+            ":last": n(base + count - 1),
+            ":until": n(math.floor(now) + LEASE_SECONDS),
+            ":now_s": n(math.floor(now)),
+            ":ttl": n(ctx.session_ttl_seconds),
+        }
+        condition = f"{header.LIVE} AND last_seq < :base AND {UNRESERVED}"
+        condition += " AND attribute_not_exists(staging_id)"
+        if named is None and not on_branch:  # main, while it is the active one
+            condition += " AND attribute_not_exists(active_branch)"
+        if on_branch:
+            values.update({":branch": s(branch), ":incarnation": s(incarnation_of(branch))})
+            condition += " AND incarnation = :incarnation"
         try:
             header.update(
                 ctx,
                 call.pk,
                 "SET staging_id = :token, staging_first = :base, staging_last = :last, "
                 "reserved_seq = :last, staging_until = :until, "
-                "expires_at = if_not_exists(ttl_seconds, :ttl) + :until",
-                condition=f"{header.LIVE} AND last_seq < :base AND {UNRESERVED}"
-                " AND attribute_not_exists(staging_id)",
-                values={
-                    ":token": s(token),
-                    ":base": n(base),
-                    ":last": n(base + count - 1),
-                    ":until": n(math.floor(now) + LEASE_SECONDS),
-                    ":now_s": n(math.floor(now)),
-                    ":ttl": n(ctx.session_ttl_seconds),
-                },
+                "expires_at = if_not_exists(ttl_seconds, :ttl) + :until"
+                + (", staging_branch = :branch" if on_branch else ""),
+                condition=condition,
+                values=values,
                 returns="NONE",
             )
-            return Reservation(token, base, base + count - 1)
+            return Reservation(token, base, base + count - 1, branch)
         except ConditionFailed as failed:
             current = failed.item
         if current is not None and current.get("staging_id") == s(token):
             return Reservation(
-                token, number(current, "staging_first"), number(current, "staging_last")
+                token, number(current, "staging_first"), number(current, "staging_last"), branch
             )
+        live = current is not None and header.is_live(current, now)
+        if named is None and not on_branch and live and current and "active_branch" in current:
+            branch = current["active_branch"]["S"]  # another branch is active: stage there
+            continue
+        if (
+            on_branch
+            and current is not None
+            and current.get("incarnation") != s(incarnation_of(branch))
+        ):
+            raise BranchNotFoundError("branch not found")
         if current is None or not header.is_live(current, now):
-            if not call.create_missing:
+            if not call.create_missing or on_branch:
                 raise header.not_found()
             sessions.create(
                 ctx, call.user_id, call.session_id, title=None, metadata=None, ttl_seconds=None
@@ -160,7 +186,7 @@ def _groups(call: Append, held: Reservation, created_at: str) -> Iterator[list[I
     group: list[Item] = []
     size = 0
     for offset, entry in enumerate(call.batch.encoded):
-        for row in rows.message_rows(call.pk, held.first + offset, entry, created_at):
+        for row in rows.message_rows(call.pk, held.first + offset, entry, created_at, held.branch):
             row_size = _size(row)
             if group and (len(group) == STAGED_ROWS or size + row_size > STAGED_BYTES):
                 yield group
@@ -227,8 +253,9 @@ def revoke(ctx: StoreContext, pk: str, staging_id: str, *, lapsed_at: float | No
                 return  # committed, extended or removed meanwhile: nothing to do here
             # else revoked already: by this call's attempt whose answer was lost, or another's
     first, last = number(found, "staging_first"), number(found, "staging_last")
+    branch = found["staging_branch"]["S"] if "staging_branch" in found else keys.MAIN_BRANCH
     # Consistent: every row the revoked stager could write exists by now and must be found.
-    purge.rows(ctx, pk, up_to_seq=last, from_seq=first, consistent=True)
+    purge.rows(ctx, pk, up_to_seq=last, from_seq=first, consistent=True, branch=branch)
     try:
         header.update(
             ctx,

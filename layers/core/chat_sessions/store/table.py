@@ -14,7 +14,9 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,6 +24,16 @@ from chat_sessions.errors import ChatSessionsError, ConflictError, ThrottledErro
 
 from .client import default_client, error_code, translate
 from .wire import Item
+
+T = TypeVar("T")
+MAX_PARALLEL_READS = 16
+"""Threads for reads run together (a branch's segments: at most the newest N's, N <= 100)."""
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(MAX_PARALLEL_READS, thread_name_prefix="chat-sessions-read")
+
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -99,6 +111,8 @@ class Table:
         self._client = client
         self.budget_seconds = budget_seconds
         self.sleep = sleep
+        self.overlapped = 0
+        """Calls that ran alongside another (``together``): a round trip they did not add."""
 
     @property
     def client(self) -> DynamoDBClient:
@@ -163,6 +177,15 @@ class Table:
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def together(self, reads: list[Callable[[], T]]) -> list[T]:
+        """Independent reads in one round trip: each in a thread of its own (boto3's clients
+        are thread-safe), their results in order. One read runs in the caller's thread."""
+        if len(reads) <= 1:
+            return [read() for read in reads]
+        self._client = self.client  # made once, here: boto3 must not make one in two threads
+        self.overlapped += len(reads) - 1
+        return list(_pool().map(lambda read: read(), reads))
 
     def batch_get(self, row_keys: list[Item]) -> list[Item]:
         """The rows that exist among ``row_keys`` (consistent reads, 100 keys per call)."""
