@@ -19,7 +19,7 @@ from .aio import complete_despite_cancellation
 from .codec import response_fits
 from .compaction import Summarise, compact
 from .errors import ChatSessionsError, TurnFailedError, TurnLostError
-from .idempotency import IdempotentRequest
+from .idempotency import IdempotencyRecord, IdempotentRequest
 from .models import ChatSession, StoredResponse
 from .privilege import for_the_model
 from .store import ChatStore, TurnCommit
@@ -163,25 +163,14 @@ async def run_turn(
     session = await asyncio.to_thread(
         store.begin_turn, user_id, session_id, turn_id, lease_seconds=lease
     )
-    committed = False
+    # The branch named, or the one active when the lease was taken: a switch meanwhile does not
+    # move the turn.
+    where = _Where(store, user_id, session_id, branch or session.active_branch, settings)
+    stored_it = False
     try:
-        if idempotency is not None:
-            earlier = await asyncio.to_thread(
-                partial(
-                    store.find_replay,
-                    user_id,
-                    session_id,
-                    idempotency.key,
-                    idempotency.request_hash,
-                    history_start=session.history_start,
-                )
-            )
-            if earlier is not None:  # the lease is released below: this call stores nothing
-                return await asyncio.to_thread(_replayed, store, session, user_id, message, earlier)
-        # The branch named, or the one active when the lease was taken: a switch meanwhile does
-        # not move the turn.
-        branch = branch or session.active_branch
-        where = _Where(store, user_id, session_id, branch, settings)
+        earlier = await where.earlier(session, idempotency)
+        if earlier is not None:  # the lease is released below: this call stores nothing
+            return await asyncio.to_thread(_replayed, store, session, user_id, message, earlier)
         window, edit, message = await where.context(message, rewrite, summarise)
         if on_started is not None:
             on_started()
@@ -191,54 +180,20 @@ async def run_turn(
         title = None
         if session.title is None and title_for is not None:
             title = await title_for(message)
-        outcome = replace(_outcome(session, result, stored, title), branch=branch)
-        if edit is None and branch != session.active_branch:  # the count is that branch's
-            named = await asyncio.to_thread(store.get_branch, user_id, session_id, branch)
-            outcome = replace(outcome, message_count=named.message_count + len(stored))
+        outcome = await where.outcome(session, result, stored, title, edit)
         usage = result.context_wrapper.usage
         commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens, title)
-        if edit is not None:
-            count = edit.before.message_count + len(stored)
-            outcome = replace(outcome, message_count=count, branch=edit.branch_id)
         record = idempotency.record(outcome.recorded()) if idempotency is not None else None
-        if edit is not None:
-            try:
-                made = await complete_despite_cancellation(
-                    asyncio.to_thread(
-                        partial(store.commit_edit, user_id, session_id, edit, stored),
-                        turn=commit,
-                        idempotency=record,
-                    )
-                )
-            except TurnLostError:
-                committed = True
-                raise
-            committed = True
-            return replace(outcome, branch=made.branch_id)
         try:
-            appended = await complete_despite_cancellation(
-                asyncio.to_thread(
-                    store.append_items,
-                    user_id,
-                    session_id,
-                    stored,
-                    turn=commit,
-                    idempotency=record,
-                    branch=branch,
-                )
-            )
+            done, stored_it = await where.store_turn(outcome, stored, commit, record, edit)
         except TurnLostError:
-            committed = True  # the lease is someone else's now: do not release it
+            stored_it = True  # the lease is someone else's now: do not release it
             raise
-        if appended.replay is not None:  # recorded meanwhile; nothing stored, lease still ours
-            return await asyncio.to_thread(
-                _replayed, store, session, user_id, message, appended.replay
-            )
-        committed = True
-        # A retention trim in the same write removed the oldest turns.
-        return replace(outcome, message_count=outcome.message_count - appended.removed)
+        if isinstance(done, StoredResponse):  # recorded meanwhile: nothing stored, lease ours
+            return await asyncio.to_thread(_replayed, store, session, user_id, message, done)
+        return done
     finally:
-        if not committed:
+        if not stored_it:
             await complete_despite_cancellation(
                 asyncio.to_thread(store.end_turn, user_id, session_id, turn_id)
             )
@@ -373,6 +328,76 @@ class _Where:
     session_id: str
     branch: str
     settings: TurnSettings
+
+    async def earlier(
+        self, session: ChatSession, idempotency: IdempotentRequest | None
+    ) -> StoredResponse | None:
+        """The turn an Idempotency-Key recorded already in this history, if any (read after
+        taking the lease, so a retry cannot slip between the first turn's commit and its own
+        start: while the first turn runs, the retry meets the lease)."""
+        if idempotency is None:
+            return None
+        find = partial(
+            self.store.find_replay,
+            self.user_id,
+            self.session_id,
+            idempotency.key,
+            idempotency.request_hash,
+            history_start=session.history_start,
+        )
+        return await asyncio.to_thread(find)
+
+    async def outcome(
+        self,
+        session: ChatSession,
+        result: Any,
+        stored: list[dict[str, Any]],
+        title: str | None,
+        edit: Edit | None,
+    ) -> TurnResult:
+        """What ``done`` reports: counted on the branch the turn stores into."""
+        outcome = replace(_outcome(session, result, stored, title), branch=self.branch)
+        if edit is not None:
+            count = edit.before.message_count + len(stored)
+            return replace(outcome, message_count=count, branch=edit.branch_id)
+        if self.branch != session.active_branch:  # the session's count is the active one's
+            named = await asyncio.to_thread(
+                self.store.get_branch, self.user_id, self.session_id, self.branch
+            )
+            return replace(outcome, message_count=named.message_count + len(stored))
+        return outcome
+
+    async def store_turn(
+        self,
+        outcome: TurnResult,
+        stored: list[dict[str, Any]],
+        commit: TurnCommit,
+        record: IdempotencyRecord | None,
+        edit: Edit | None,
+    ) -> tuple[TurnResult | StoredResponse, bool]:
+        """The turn's one write (a new branch for an edit); what it stored, or the earlier
+        response recorded meanwhile under the key (nothing stored), and whether it stored."""
+        if edit is not None:
+            made = await complete_despite_cancellation(
+                asyncio.to_thread(
+                    partial(self.store.commit_edit, self.user_id, self.session_id, edit, stored),
+                    turn=commit,
+                    idempotency=record,
+                )
+            )
+            return replace(outcome, branch=made.branch_id), True
+        appended = await complete_despite_cancellation(
+            asyncio.to_thread(
+                partial(self.store.append_items, self.user_id, self.session_id, stored),
+                turn=commit,
+                idempotency=record,
+                branch=self.branch,
+            )
+        )
+        if appended.replay is not None:
+            return appended.replay, False
+        # A retention trim in the same write removed the oldest turns.
+        return replace(outcome, message_count=outcome.message_count - appended.removed), True
 
     async def context(
         self, message: str, rewrite: Rewrite | None, summarise: Summarise | None
