@@ -6,7 +6,11 @@
 - ``header``: the session header, liveness and sliding expiry;
 - ``sessions``, ``history``, ``append``, ``retention``, ``lease``, ``idempotency``, ``deletion``,
   ``purge``: the operations;
+- ``branch_state``, ``branches``, ``branch_append``, ``branch_history``, ``view``, ``edits``,
+  ``summaries``: branches (docs/branches.md), whose methods ``ChatStore`` takes from ``tree``;
 - ``rows`` and ``wire``: how items are laid out in the table.
+
+Delete-all requests and the cascade's purges come from ``upkeep``.
 """
 
 from __future__ import annotations
@@ -17,49 +21,31 @@ from typing import TYPE_CHECKING
 
 from chat_sessions.clock import Clock
 from chat_sessions.codec import MAX_ITEM_BYTES
-from chat_sessions.errors import InvalidInputError
 from chat_sessions.idempotency import IdempotencyRecord
 from chat_sessions.models import (
     AppendResult,
-    Branch,
-    BranchPage,
     ChatSession,
-    Deletion,
     MessagePage,
     Order,
     SessionPage,
     StoredMessage,
     StoredResponse,
-    Summary,
     check_branch_id,
-    check_branch_name,
 )
 
-from . import (
-    append,
-    branch_history,
-    branches,
-    deletion,
-    edits,
-    header,
-    history,
-    idempotency,
-    lease,
-    purge,
-    sessions,
-    summaries,
-    window,
-)
+from . import append, history, idempotency, lease, sessions, window
 from .context import StoreContext
 from .lease import TurnCommit
 from .sessions import UNSET
 from .table import Table
+from .tree import BranchMethods
+from .upkeep import UpkeepMethods
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class ChatStore:
+class ChatStore(BranchMethods, UpkeepMethods):
     """Sessions and their messages for many users in one DynamoDB table.
 
     Args:
@@ -316,120 +302,6 @@ class ChatStore:
         branch = None if branch is None else check_branch_id(branch)
         history.clear(self._ctx, user_id, session_id, branch)
 
-    # ----------------------------------------------------------------------------------- branches
-
-    def fork_branch(
-        self,
-        user_id: str,
-        session_id: str,
-        *,
-        source: str | None = None,
-        at_seq: int | None = None,
-        name: str | None = None,
-        activate: bool = True,
-    ) -> Branch:
-        """A new branch sharing ``source``'s history (the active branch when ``None``) up to the
-        message ``at_seq`` (``None``: all of it; ``0``: none), made active unless ``activate`` is
-        false. Writes O(1) items whatever the history (docs/branches.md)."""
-        source = None if source is None else check_branch_id(source)
-        name = None if name is None else check_branch_name(name)
-        if at_seq is not None and (isinstance(at_seq, bool) or not isinstance(at_seq, int)):
-            raise InvalidInputError("at_seq must be an integer")
-        pk = header.session_pk(user_id, session_id)
-        return branches.fork(
-            self._ctx, pk, source=source, at_seq=at_seq, name=name, activate=activate
-        )
-
-    def get_branch(self, user_id: str, session_id: str, branch: str) -> Branch:
-        """One branch of the session, or ``BranchNotFoundError``."""
-        pk = header.session_pk(user_id, session_id)
-        return branches.get(self._ctx, pk, check_branch_id(branch))
-
-    def list_branches(
-        self, user_id: str, session_id: str, *, limit: int = 20, cursor: str | None = None
-    ) -> BranchPage:
-        """``main``, then the other branches newest first."""
-        pk = header.session_pk(user_id, session_id)
-        return branches.list_page(self._ctx, pk, limit=limit, cursor=cursor)
-
-    def rename_branch(self, user_id: str, session_id: str, branch: str, name: str | None) -> Branch:
-        """Name a branch (``None`` removes the name); ``main`` has none (``MainBranchError``)."""
-        name = None if name is None else check_branch_name(name)
-        pk = header.session_pk(user_id, session_id)
-        return branches.rename(self._ctx, pk, check_branch_id(branch), name)
-
-    def activate_branch(self, user_id: str, session_id: str, branch: str) -> Branch:
-        """Make ``branch`` the one reads and writes go to when they name none."""
-        pk = header.session_pk(user_id, session_id)
-        return branches.activate(self._ctx, pk, check_branch_id(branch))
-
-    def delete_branch(self, user_id: str, session_id: str, branch: str) -> bool:
-        """Delete a branch (not ``main``); whether this call deleted it. Its own messages go
-        with it, but the ones other branches share; ``main`` becomes active if it was."""
-        pk = header.session_pk(user_id, session_id)
-        return branches.delete(self._ctx, pk, check_branch_id(branch))
-
-    def plan_edit(
-        self,
-        user_id: str,
-        session_id: str,
-        *,
-        branch: str | None = None,
-        replaces_seq: int | None = None,
-    ) -> edits.Edit:
-        """An edit of the user message ``replaces_seq`` of ``branch`` (the active one when
-        ``None``), or a regeneration from its last user message (``replaces_seq`` ``None``):
-        what the turn reads and where it will store (``commit_edit``)."""
-        branch = None if branch is None else check_branch_id(branch)
-        pk = header.session_pk(user_id, session_id)
-        return edits.plan(self._ctx, pk, branch, replaces_seq)
-
-    def read_edit_window(
-        self,
-        user_id: str,
-        session_id: str,
-        edit: edits.Edit,
-        *,
-        turns: int,
-        token_budget: int | None = None,
-    ) -> list[StoredMessage]:
-        """The context window of an edit's turn: the history before the message it replaces."""
-        pk = header.session_pk(user_id, session_id)
-        return window.read_window_of(
-            self._ctx, pk, edit.before, turns=turns, token_budget=token_budget
-        )
-
-    def commit_edit(
-        self,
-        user_id: str,
-        session_id: str,
-        edit: edits.Edit,
-        items: Sequence[object],
-        *,
-        turn: TurnCommit,
-        idempotency: IdempotencyRecord | None = None,
-    ) -> Branch:
-        """Store an edit's turn as a new branch, made active, releasing the lease: one
-        transaction with the fork itself."""
-        pk = header.session_pk(user_id, session_id)
-        return edits.commit(self._ctx, pk, edit, items, turn, idempotency)
-
-    def get_summary(self, user_id: str, session_id: str, branch: str) -> Summary | None:
-        """The branch's summary of its older turns (``None``: none yet): one round trip."""
-        pk = header.session_pk(user_id, session_id)
-        return summaries.get(self._ctx, pk, check_branch_id(branch))
-
-    def put_summary(self, user_id: str, session_id: str, branch: str, summary: Summary) -> Summary:
-        """Store a branch's new summary unless one reaching as far exists; the one stored."""
-        pk = header.session_pk(user_id, session_id)
-        return summaries.put(self._ctx, pk, check_branch_id(branch), summary)
-
-    def drop_summarised(self, user_id: str, session_id: str, branch: str, high_seq: int) -> int:
-        """Remove the branch's own messages its summary covers (up to ``high_seq``), for a
-        deployment that drops compacted originals; how many went."""
-        pk = header.session_pk(user_id, session_id)
-        return branch_history.trim_through(self._ctx, pk, check_branch_id(branch), high_seq)
-
     # ---------------------------------------------------------------------------------- chat turns
 
     def begin_turn(
@@ -455,41 +327,6 @@ class ChatStore:
         return idempotency.find(
             self._ctx, user_id, session_id, key, request_hash, history_start=history_start
         )
-
-    # -------------------------------------------------------------------------- delete everything
-
-    def request_deletion(self, user_id: str, *, deletion_id: str | None = None) -> Deletion:
-        """Record a request to delete every session the user owns now (one PutItem)."""
-        return deletion.request(self._ctx, user_id, deletion_id)
-
-    def get_deletion(self, user_id: str, deletion_id: str) -> Deletion:
-        """The user's delete-all request, or ``DeletionNotFoundError``."""
-        return deletion.get(self._ctx, user_id, deletion_id)
-
-    def run_deletion(
-        self, user_partition: str, deletion_sk: str, *, budget_seconds: float = 240
-    ) -> int:
-        """Carry out a delete-all request; how many headers this run deleted."""
-        return deletion.run(self._ctx, user_partition, deletion_sk, budget_seconds=budget_seconds)
-
-    # ------------------------------------------------------------------- cascade (stream consumer)
-
-    def purge_session(self, pk: str, *, up_to_seq: int, incarnation: str | None = None) -> int:
-        """What a deleted or expired session left (its branches: those of ``incarnation``);
-        how many rows were deleted."""
-        return purge.session(self._ctx, pk, up_to_seq=up_to_seq, incarnation=incarnation)
-
-    def purge_trimmed(self, pk: str, marker_sk: str | None = None) -> int:
-        """What a trim marker asks for (``purge.trimmed``); how many rows were deleted."""
-        return purge.trimmed(self._ctx, pk, marker_sk)
-
-    def purge(self, pk: str, *, up_to_seq: int) -> int:
-        """The message and chunk rows of ``pk`` with seq <= ``up_to_seq``."""
-        return purge.rows(self._ctx, pk, up_to_seq=up_to_seq)
-
-    def delete_row(self, pk: str, sk: str) -> None:
-        """Delete one row by key; a no-op when it is already gone."""
-        purge.delete_row(self._ctx, pk, sk)
 
 
 __all__ = ["UNSET", "ChatStore", "TurnCommit"]
