@@ -12,10 +12,14 @@ a put.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chat_sessions import ChatStore
 
 INDEX_HASH, INDEX_RANGE = "user_id", "updated_at"  # sessions_by_activity (template.yaml)
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
@@ -71,7 +75,8 @@ class Meter:
         self._sizing = sizing_client
         self._table = table_name
         self._cost: Cost | None = None
-        self._before: list[tuple[dict[str, Any], dict[str, Any] | None, bool]] = []
+        self._calls = threading.local()  # calls sent together (``Table.together``) run in threads
+        self._lock = threading.Lock()
         events = client.meta.events
         events.register("before-parameter-build.dynamodb", self._prepare)
         events.register("before-send.dynamodb", self._count_round_trip)
@@ -91,20 +96,25 @@ class Meter:
         """Ask for consumed capacity, and size every item the write is about to change."""
         if "ReturnConsumedCapacity" in model.input_shape.members:
             params["ReturnConsumedCapacity"] = "TOTAL"
-        self._before = []
+        self._calls.before = []
         if self._cost is None or model.name not in _WRITES:
             return
         for key, transactional in self._written_keys(model.name, params):
-            self._before.append((key, self._get(key), transactional))
+            self._calls.before.append((key, self._get(key), transactional))
 
     def _count_round_trip(self, **_: Any) -> None:
         if self._cost is not None:
-            self._cost.round_trips += 1
+            with self._lock:
+                self._cost.round_trips += 1
 
     def _record(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         cost = self._cost
         if cost is None:
             return
+        with self._lock:
+            self._add(cost, model, parsed)
+
+    def _add(self, cost: Cost, model: Any, parsed: dict[str, Any]) -> None:
         cost.operations.append(model.name)
         consumed = parsed.get("ConsumedCapacity") or []
         for entry in consumed if isinstance(consumed, list) else [consumed]:
@@ -113,12 +123,12 @@ class Meter:
                 cost.reported_write += units
             else:
                 cost.reported_read += units
-        for key, before, transactional in self._before:
+        for key, before, transactional in getattr(self._calls, "before", []):
             after = self._get(key)
             units = kb(max(item_size(before), item_size(after)))
             cost.billed_write += units * (2 if transactional else 1)
             cost.billed_index_write += _index_writes(before, after)
-        self._before = []
+        self._calls.before = []
 
     # ---------------------------------------------------------------------------------- helpers
 
@@ -164,3 +174,16 @@ def _index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     if in_before:
         return kb(item_size(before))
     return 0
+
+
+def metered_store(server: Any, table: str) -> tuple[Meter, ChatStore]:
+    """A new table on ``server`` (DynamoDB Local), and a ``ChatStore`` on it whose calls the
+    returned ``Meter`` counts."""
+    from chat_sessions import ChatStore
+    from chat_sessions_local.tables import create_table
+
+    client = server.client()
+    create_table(client, table, stream=False)
+    return Meter(client, server.client(), table), ChatStore(
+        table, client=client, session_ttl_seconds=7 * 86_400
+    )

@@ -36,6 +36,8 @@ CHAT = ("<!-- bench:chat:start -->", "<!-- bench:chat:end -->")
 TIMINGS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
 IDEMPOTENCY = ("<!-- bench:idempotency:start -->", "<!-- bench:idempotency:end -->")
 BRANCHES = ("<!-- bench:branches:start -->", "<!-- bench:branches:end -->")
+RESUME = ("<!-- bench:resume:start -->", "<!-- bench:resume:end -->")
+RESUME_TIMINGS = ("<!-- bench:resume-timings:start -->", "<!-- bench:resume-timings:end -->")
 TEXT = "x" * 600  # one 600-byte message text
 USER = "bench-user"
 
@@ -244,6 +246,8 @@ def main() -> None:
     from bench.branches import branch_costs, branch_table
     from bench.chat import timings, turn_costs, turn_table
     from bench.idempotency import idempotency_costs
+    from bench.resume import start_costs
+    from bench.resume import timings as resume_timings
 
     with DynamoDBLocal() as server:
         markdown = table(run(server))
@@ -251,7 +255,9 @@ def main() -> None:
         measured = timings(server)
         keyed = turn_table(idempotency_costs(server))
         branched = branch_table(branch_costs(server))
-    print(markdown, chat, measured, keyed, branched, sep="\n\n")
+        starts = turn_table(start_costs(server))
+    streamed = resume_timings()
+    print(markdown, chat, measured, keyed, branched, starts, streamed, sep="\n\n")
     print(f"\n(DynamoDB Local, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     if not args.no_write:
         write_doc(markdown)
@@ -259,6 +265,8 @@ def main() -> None:
         write_doc(measured, TIMINGS)
         write_doc(keyed, IDEMPOTENCY)
         write_doc(branched, BRANCHES)
+        write_doc(starts, RESUME)
+        write_doc(streamed, RESUME_TIMINGS)
 
 
 if __name__ == "__main__":

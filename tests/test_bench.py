@@ -7,7 +7,8 @@ import pytest
 from bench.branches import branch_costs, branch_table
 from bench.chat import turn_costs, turn_table
 from bench.idempotency import idempotency_costs
-from bench.run import BRANCHES, CHAT, IDEMPOTENCY, documented_table, run, table
+from bench.resume import start_costs
+from bench.run import BRANCHES, CHAT, IDEMPOTENCY, RESUME, documented_table, run, table
 from chat_sessions_local.dynamodb_local import DynamoDBLocal
 
 
@@ -37,3 +38,10 @@ def test_performance_doc_matches_the_branch_benchmark(dynamodb_local: DynamoDBLo
     measured = branch_table(branch_costs(dynamodb_local, table="chat-bench-branches-check"))
 
     assert measured == documented_table(BRANCHES), "run `make bench` and commit the doc"
+
+
+@pytest.mark.integration
+def test_performance_doc_matches_the_turn_start_benchmark(dynamodb_local: DynamoDBLocal) -> None:
+    measured = turn_table(start_costs(dynamodb_local, table="chat-bench-start-check"))
+
+    assert measured == documented_table(RESUME), "run `make bench` and commit the doc"

@@ -67,6 +67,17 @@ def test_the_chat_stack_is_in_one_layer_and_not_in_the_core(build: Path) -> None
 
 
 @pytest.mark.build
+def test_the_chat_page_ships_in_the_core_layer(build: Path) -> None:
+    """The chat function serves the page (docs/chat.md, "The page, deployed") from the package."""
+    static = build / "CoreLayer" / "python" / "chat_sessions" / "web" / "static"
+    shipped = {f.name for f in static.iterdir()}
+    source = TEMPLATE.parent / "layers" / "core" / "chat_sessions" / "web" / "static"
+
+    assert {"index.html", "app.js", "app.css"} <= shipped
+    assert shipped == {f.name for f in source.iterdir()}
+
+
+@pytest.mark.build
 def test_the_artifacts_stay_within_their_budgets(build: Path) -> None:
     sizes = {a.name: size_mb(a) for a in build.iterdir() if a.is_dir()}
     functions = {n: s for n, s in sizes.items() if n.endswith("Function")}

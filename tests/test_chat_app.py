@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -121,7 +122,10 @@ def test_a_turn_streams_tokens_then_done_and_is_stored(chat_server: ChatServer) 
         events = list(parse_sse(response.iter_lines()))
 
     names = [e["event"] for e in events]
-    assert names[-1] == "done" and set(names[:-1]) == {"token"}
+    assert names[0] == "turn" and names[-1] == "done" and set(names[1:-1]) == {"token"}
+    turn = events[0]["data"]
+    assert turn == {"turn_id": turn["turn_id"], "message": "Hello there", "branch": "main"}
+    assert re.fullmatch(r"[0-9a-f]{32}", turn["turn_id"])
     assert [int(e["id"]) for e in events] == list(range(1, len(events) + 1))
     text = "".join(e["data"]["delta"] for e in events if e["event"] == "token")
     assert text == offline_reply("Hello there")
@@ -143,6 +147,7 @@ def test_tokens_arrive_before_the_run_finishes(chat_server: ChatServer) -> None:
     ) as response:
         events = parse_sse(response.iter_lines())
         chat_server.gate.let_through(1)
+        assert next(events)["event"] == "turn"  # before the model's first word
         first = next(events)
         # The model is held before its second word: the run is not finished, nothing is stored.
         assert first["event"] == "token"
@@ -164,6 +169,7 @@ def test_a_disconnected_client_still_gets_its_turn_stored(chat_server: ChatServe
     ) as response:
         chat_server.gate.let_through(2)
         events = parse_sse(response.iter_lines())
+        assert next(events)["event"] == "turn"
         assert next(events)["event"] == "token"
     # The client hung up mid-answer; the model goes on.
     chat_server.gate.open()
@@ -186,6 +192,7 @@ def test_a_second_concurrent_turn_is_refused(chat_server: ChatServer) -> None:
     ) as first:
         chat_server.gate.let_through(1)
         first_events = parse_sse(first.iter_lines())
+        assert next(first_events)["event"] == "turn"
         assert next(first_events)["event"] == "token"
 
         second = httpx.post(
@@ -291,7 +298,7 @@ def test_a_provider_failure_is_the_same_error_buffered_and_streamed(
     expected = {"code": failure.code, "message": body["message"], "retryable": failure.retryable}
     if failure.retry_after is not None:
         expected["retry_after"] = failure.retry_after
-    assert [e["event"] for e in events] == ["error"]
+    assert [e["event"] for e in events] == ["turn", "error"]
     assert events[-1]["data"] == expected
     assert SECRET not in buffered.text + json.dumps(events)
     assert_nothing_stored_and_the_session_free(chat_server)
@@ -315,7 +322,7 @@ def test_a_tool_that_raises_is_a_502_agent_failed(chat_server: ChatServer) -> No
 
     assert (buffered.status_code, buffered.json()["error"]["code"]) == (502, "agent_failed")
     assert "retry-after" not in buffered.headers
-    assert [e["event"] for e in events] == ["tool_call", "error"]
+    assert [e["event"] for e in events] == ["turn", "tool_call", "error"]
     assert events[-1]["data"] == {
         "code": "agent_failed",
         "message": "the agent run failed",
@@ -499,9 +506,9 @@ async def test_a_slow_or_limited_title_model_never_holds_or_fails_the_turn() -> 
 def test_idle_streams_get_heartbeats(
     chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chat_sessions.chat_app
+    import chat_sessions.event_stream
 
-    monkeypatch.setattr(chat_sessions.chat_app, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(chat_sessions.event_stream, "HEARTBEAT_SECONDS", 0.05)
     chat_server.gate.held = True
     with httpx.stream(
         "POST",
@@ -576,6 +583,7 @@ def test_a_retry_while_the_turn_runs_meets_the_lease(chat_server: ChatServer) ->
     ) as first:
         chat_server.gate.let_through(1)
         events = parse_sse(first.iter_lines())
+        assert next(events)["event"] == "turn"
         assert next(events)["event"] == "token"
 
         during = httpx.post(

@@ -95,12 +95,14 @@ def got(body: Any, store: ChatStore) -> None:
         "ttl_seconds",
         "usage",
         "active_branch",
+        "turn_in_progress",
     }
     assert (body["title"], body["message_count"], body["active_branch"]) == (
         "Lisbon trip",
         3,
         "main",
     )
+    assert body["turn_in_progress"] is None  # no chat turn holds the lease
 
 
 def got_encoded(body: Any, store: ChatStore) -> None:

@@ -140,8 +140,15 @@ def test_chat_turns_answer_json_or_the_documented_event_stream() -> None:
     document = json.loads(DOCUMENT.read_text())
     schemas = document["components"]["schemas"]
     streams = {
-        "/v1/sessions/{session_id}/chat": ["token", "tool_call", "tool_output", "done", "error"],
-        "/v1/chat": ["session", "token", "tool_call", "tool_output", "done", "error"],
+        "/v1/sessions/{session_id}/chat": [
+            "turn",
+            "token",
+            "tool_call",
+            "tool_output",
+            "done",
+            "error",
+        ],
+        "/v1/chat": ["session", "turn", "token", "tool_call", "tool_output", "done", "error"],
     }
     for path, names in streams.items():
         answer = document["paths"][path]["post"]["responses"]["200"]
@@ -156,6 +163,7 @@ def test_chat_turns_answer_json_or_the_documented_event_stream() -> None:
     assert schemas["SseErrorEvent"]["required"] == ["code", "message", "retryable"]
     assert "retry_after" in schemas["SseErrorEvent"]["properties"]
     assert schemas["SseToolCallEvent"]["required"] == ["name", "call_id", "arguments"]
+    assert schemas["SseTurnEvent"]["required"] == ["turn_id", "message", "branch"]
 
 
 @pytest.mark.parametrize("backend", ["moto"])

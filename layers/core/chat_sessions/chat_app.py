@@ -10,16 +10,18 @@ the turn: it completes and is stored (or, failing, stores nothing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import service
 from .aio import complete_despite_cancellation
@@ -27,8 +29,8 @@ from .compaction import summariser
 from .edge.asgi import EdgeMiddleware, caller, install_error_handlers
 from .edge.events import with_encoded_path
 from .edge.identity import Caller
-from .errors import ChatSessionsError
-from .http import error_event
+from .errors import TurnNotFoundError
+from .event_stream import LiveTurn, last_event_id_of, replay_frames, resumed_frames
 from .idempotency import (
     KEY_HEADER,
     KEY_HEADER_DESCRIPTION,
@@ -36,17 +38,16 @@ from .idempotency import (
     IdempotentRequest,
     derived_session_id,
 )
-from .models import ApiSessionId, BranchId
-from .schemas import SessionPublic, display_text
+from .models import ApiSessionId, BranchId, ChatSession
+from .resumption import Resumption
+from .schemas import SessionPublic
 from .titles import generate_title
 from .turns import Rewrite, TurnResult, TurnSettings, run_turn
-from .upstream import log_failure
 
 if TYPE_CHECKING:  # jwt and cryptography load only where a token is verified (the function URL)
     from .tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 15.0
 MAX_MESSAGE_CHARS = 32_000
 
 
@@ -102,6 +103,15 @@ IdempotencyKey = Annotated[
         description=f"{KEY_HEADER_DESCRIPTION} On POST /v1/chat the key also names the session.",
     ),
 ]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="last-event-id",
+        description="The id of the last event the client has: the stream resumes after it.",
+    ),
+]
+TURN_ID = re.compile(r"[0-9a-f]{32}")
+"""A turn's id, as ``turn`` events name it."""
 CHAT_ROUTE = "POST /v1/sessions/{session_id}/chat"
 NEW_CHAT_ROUTE = "POST /v1/chat"
 
@@ -110,6 +120,15 @@ TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ChatReply,
         "description": "The turn: buffered JSON, or with Accept: text/event-stream, Server-Sent "
         "Events (token, tool_call, tool_output, then done or error)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+RESUME_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: the turn's events after Last-Event-ID, with their "
+        "first ids, then the live rest, then its done or error",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
@@ -134,44 +153,69 @@ class _Chat:
         body: ChatRequest,
         idempotency: IdempotentRequest | None,
         announce: bool = False,
+        opened: ChatSession | None = None,
+        turn_id: str | None = None,
     ) -> Response:
-        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        stream = "text/event-stream" in request.headers.get("accept", "")
+        store, turn_id = service.get_store(), turn_id or uuid.uuid4().hex
+        live = LiveTurn(store, user_id, session_id, turn_id, logged=stream)
+        if announce:
+            live.announce()
         started = asyncio.Event()
 
-        async def emit(name: str, data: dict[str, Any]) -> None:
-            await queue.put((name, data))
+        def on_started(session: ChatSession) -> None:
+            live.start(session.history_start)
+            started.set()
 
         task = asyncio.create_task(
             run_turn(
-                service.get_store(),
+                live.store,
                 self.agent(),
                 user_id,
                 session_id,
                 body.message,
-                emit,
+                live.emit,
                 self.settings,
-                started.set,
+                on_started,
                 title_for=self.name,
                 idempotency=idempotency,
                 rewrite=body.rewrite(),
                 summarise=summariser(self.title_model),
                 branch=body.branch,
+                turn_id=live.turn_id,
+                opened=opened,
             )
         )
         # Lease and window first: a 404 or 409 is a plain JSON error, before any stream.
         waiting = asyncio.create_task(started.wait())
         await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
-        stream = "text/event-stream" in request.headers.get("accept", "")
-        announced = session_id if announce else None
         if task.done() and not started.is_set():
             result = task.result()  # raises the domain error, or is a replayed turn
             if stream:
-                return _event_stream(_replay_events(result, announced), replayed=True)
+                announced = session_id if announce else None
+                return _event_stream(replay_frames(result, announced), replayed=True)
             return _json_reply(result)
+        finished = asyncio.create_task(live.finish(task))
         if stream:
-            return _event_stream(_events(task, queue, announced))
-        return _json_reply(await complete_despite_cancellation(task))
+            return _event_stream(live.frames(finished))
+        await complete_despite_cancellation(finished)
+        return _json_reply(task.result())
+
+    async def resume(
+        self, user_id: str, session_id: str, turn_id: str, last_event_id: str | None
+    ) -> Response:
+        if not TURN_ID.fullmatch(turn_id):
+            raise TurnNotFoundError("no such turn in this session, or its stream log expired")
+        resumption = await Resumption.open(
+            service.get_store(),
+            user_id,
+            session_id,
+            turn_id,
+            last_event_id_of(last_event_id),
+            self.settings.lease_seconds,
+        )
+        return _event_stream(resumed_frames(resumption))
 
 
 def create_chat_app(
@@ -180,9 +224,11 @@ def create_chat_app(
     verifier: Callable[[], TokenVerifier],
     settings: TurnSettings | None = None,
     title_model: Callable[[], Any] | None = None,
+    page_config: Callable[[], Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """The app behind the edge; its dependencies are factories, resolved on first use (cold
-    start stays small). The store is the service's (``service.get_store``)."""
+    start stays small). The store is the service's (``service.get_store``). With
+    ``page_config``, the chat page is served at ``/`` too (``web``, docs/page.md)."""
     app = FastAPI(
         title="chat-sessions chat",
         docs_url=None,
@@ -215,8 +261,27 @@ def create_chat_app(
             # A retry must land in the first call's session to find its record there.
             keyed = IdempotentRequest.of(idempotency_key, NEW_CHAT_ROUTE, None, body)
             wanted = derived_session_id(keyed.key)
-        session_id = await asyncio.to_thread(service.open_chat, user.user_id, wanted)
-        return await chat.turn(request, user.user_id, session_id, body, keyed, True)
+        # The session is made with the turn's lease taken: its model starts after this write.
+        # The agent first: a deployment that cannot make one must not leave a lease behind.
+        chat.agent()
+        turn_id = uuid.uuid4().hex
+        open_chat = partial(service.open_chat, lease_seconds=chat.settings.lease_seconds)
+        session, made = await asyncio.to_thread(open_chat, user.user_id, wanted, turn_id)
+        opened = session if made else None
+        return await chat.turn(
+            request, user.user_id, session.session_id, body, keyed, True, opened, turn_id
+        )
+
+    @app.get("/v1/sessions/{session_id}/turns/{turn_id}/events", responses=RESUME_RESPONSES)
+    async def resume_turn(
+        user: User,
+        session_id: ApiSessionId,
+        turn_id: str,
+        last_event_id: LastEventId = None,
+    ) -> Response:
+        """Re-attach to a running or just-finished turn: the events after ``Last-Event-ID`` (all
+        without it), then the live rest, then its ``done`` or ``error`` (docs/chat.md)."""
+        return await chat.resume(user.user_id, session_id, turn_id, last_event_id)
 
     @app.post("/v1/sessions/{session_id}/title")
     async def regenerate_title(user: User, session_id: ApiSessionId) -> SessionPublic:
@@ -230,7 +295,25 @@ def create_chat_app(
         return {"status": "ok"}
 
     app.add_middleware(EdgeMiddleware, verifier=verifier)
+    if page_config is not None:  # outermost: the page needs no token
+        app.add_middleware(_Page, config=page_config)
     return app
+
+
+class _Page:
+    """The chat page (``web.page.PageMiddleware``), made on the first request: a cold start that
+    serves a turn does not import it."""
+
+    def __init__(self, app: ASGIApp, config: Callable[[], Mapping[str, Any]]) -> None:
+        self.app, self.config = app, config
+        self.page: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.page is None:
+            from .web.page import PageMiddleware
+
+            self.page = PageMiddleware(self.app, self.config)
+        await self.page(scope, receive, send)
 
 
 def default_chat_app() -> FastAPI:
@@ -242,7 +325,15 @@ def default_chat_app() -> FastAPI:
         verifier=_verifier_from_settings,
         settings=AgentSettings().turn_settings(),
         title_model=lambda: build_agent().model,
+        page_config=_deployed_page_config,
     )
+
+
+def _deployed_page_config() -> dict[str, Any]:
+    """Imported on first use, as the page is (``_Page``)."""
+    from .web.config import deployed_page_config
+
+    return deployed_page_config()
 
 
 def _verifier_from_settings() -> TokenVerifier:
@@ -297,82 +388,3 @@ def _reply(result: TurnResult) -> ChatReply:
         ),
         branch=result.branch,
     )
-
-
-def _done(result: TurnResult) -> dict[str, Any]:
-    usage = _reply(result).usage.model_dump()
-    return {
-        "message_count": result.message_count,
-        "usage": usage,
-        "title": result.title,
-        "branch": result.branch,
-    }
-
-
-def _sse(event_id: int, name: str, data: dict[str, Any]) -> str:
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event_id}\nevent: {name}\ndata: {payload}\n\n"
-
-
-async def _events(
-    task: asyncio.Task[TurnResult],
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]],
-    new_session_id: str | None,
-) -> AsyncIterator[str]:
-    """The turn's events as SSE, then exactly one ``done`` or ``error``. If the client goes away
-    (this generator is closed), the turn still runs to its end before the invocation ends."""
-    event_id = 0
-    try:
-        if new_session_id is not None:
-            event_id += 1
-            yield _sse(event_id, "session", {"session_id": new_session_id})
-        while not (task.done() and queue.empty()):
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait(
-                {getter, task}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if getter in done:
-                name, data = getter.result()
-                event_id += 1
-                yield _sse(event_id, name, data)
-                continue
-            getter.cancel()
-            if not done:
-                yield ": keep-alive\n\n"  # a comment: keeps idle connections open
-        event_id += 1
-        error = task.exception()
-        if error is None:
-            yield _sse(event_id, "done", _done(task.result()))
-        else:
-            if not isinstance(error, ChatSessionsError):  # our bug: the edge never sees it
-                log_failure(logger, "stream failed", error, ChatSessionsError("internal error"))
-            yield _sse(event_id, "error", error_event(error))
-    finally:
-        if not task.done():
-            # Keep the invocation alive until the turn is stored or released; its outcome is
-            # already logged by the turn, and nobody is listening any more.
-            with contextlib.suppress(Exception):
-                await complete_despite_cancellation(task)
-
-
-async def _replay_events(result: TurnResult, new_session_id: str | None) -> AsyncIterator[str]:
-    """A recorded turn as a short stream in the live format: ``session`` (new sessions), then
-    per stored item its ``tool_call``, ``tool_output`` or whole-message ``token``, then ``done``."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    if new_session_id is not None:
-        events.append(("session", {"session_id": new_session_id}))
-    for item in result.stored_items[1:]:
-        kind = item.get("type", "message")
-        if kind == "function_call":
-            names = ("name", "call_id", "arguments")
-            events.append(("tool_call", {name: item.get(name) for name in names}))
-        elif kind == "function_call_output":
-            output = item.get("output")
-            if not isinstance(output, str):
-                output = json.dumps(output, ensure_ascii=False)
-            events.append(("tool_output", {"call_id": item.get("call_id"), "output": output}))
-        elif kind == "message" and item.get("role") == "assistant" and display_text(item):
-            events.append(("token", {"delta": display_text(item)}))
-    events.append(("done", _done(result)))
-    for event_id, (name, data) in enumerate(events, start=1):
-        yield _sse(event_id, name, data)

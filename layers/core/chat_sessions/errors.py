@@ -162,6 +162,20 @@ class TurnLostError(ConflictError):
     code = "turn_lost"
 
 
+class TurnNotFoundError(NotFoundError):
+    """No chat turn with this id in the session to re-attach to, or its stream log expired."""
+
+    code = "turn_not_found"
+
+
+class StreamIncompleteError(ChatSessionsError):
+    """A resumed stream cannot be completed: the turn's invocation ended without logging its
+    terminal event (it crashed). The session's messages say what was stored."""
+
+    code = "stream_incomplete"
+    retryable = False
+
+
 class TitleSetByUserError(ConflictError):
     """The session's title was set by the user; it is never replaced by a generated one."""
 

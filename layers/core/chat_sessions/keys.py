@@ -11,6 +11,9 @@ IDEMPOTENCY_PREFIX = "IDEMP#"
 TRIM_PREFIX = "TRIM#"
 """Purge markers: "delete the rows below this session's ``first_seq``" (sorts after ``SESSION``,
 so it never shows up among the messages)."""
+TURN_LOG_PREFIX = "TURN#"
+"""A chat turn's stream log (resumption): sorts after ``SESSION`` and ``TRIM#``, so no message
+read, listing or trim meets it."""
 DELETION_PREFIX = "DELETE-ALL#"
 """A user's request to delete all their sessions (in the user's own partition, see below)."""
 SEQ_DIGITS = 20
@@ -108,3 +111,13 @@ def last_chunk_sk(seq: int, branch: str = MAIN_BRANCH) -> str:
 def seq_of(message_sort_key: str) -> int:
     """The sequence number in a message row's sort key (``MSG#<seq>``, ``BRMSG#<id>#<seq>``)."""
     return int(message_sort_key[message_sort_key.rindex("#") + 1 :])
+
+
+def turn_log_sk(turn_id: str, batch: int) -> str:
+    """One batch of a turn's stream log: ``TURN#<turn_id>#<batch>``."""
+    return f"{TURN_LOG_PREFIX}{turn_id}#{batch:06d}"
+
+
+def turn_log_end(turn_id: str) -> str:
+    """Upper bound of every batch key of a turn's log."""
+    return f"{TURN_LOG_PREFIX}{turn_id}#~"

@@ -165,6 +165,8 @@ class ChatSession(BaseModel):
     records from before it are not this history's."""
     active_branch: str = "main"
     """The branch every read and write without a branch named goes to (docs/branches.md)."""
+    turn_in_progress: str | None = None
+    """The id of the chat turn whose lease is held now (docs/chat.md, "Resumable streams")."""
 
 
 class StoredMessage(BaseModel):

@@ -116,6 +116,11 @@ class SessionPublic(BaseModel):
     active_branch: str = Field(
         description="The branch reads and writes go to when they name none (`main` at first)."
     )
+    turn_in_progress: str | None = Field(
+        default=None,
+        description="The id of the chat turn running now (its lease is held), or null: a client "
+        "can re-attach to its stream (GET /v1/sessions/{id}/turns/{turn_id}/events).",
+    )
 
     @classmethod
     def of(cls, session: ChatSession) -> SessionPublic:

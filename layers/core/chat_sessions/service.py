@@ -11,7 +11,7 @@ from functools import lru_cache
 from .codec import starts_turn
 from .errors import ConfirmationRequiredError, MessageNotFoundError
 from .idempotency import IdempotentRequest
-from .models import Order
+from .models import ChatSession, Order
 from .privilege import check_caller_items
 from .schemas import (
     MAX_API_ITEM_BYTES,
@@ -210,11 +210,14 @@ def delete_branch(user_id: str, session_id: str, branch_id: str) -> None:
     get_store().delete_branch(user_id, session_id, branch_id)
 
 
-def open_chat(user_id: str, session_id: str | None) -> str:
-    """The session a ``POST /v1/chat`` turn runs in: a new one (or, for a retry whose key names
-    it, the caller's existing one)."""
-    session, _ = get_store().create_session(user_id, session_id)
-    return session.session_id
+def open_chat(
+    user_id: str, session_id: str | None, turn_id: str, *, lease_seconds: int
+) -> tuple[ChatSession, bool]:
+    """The session a ``POST /v1/chat`` turn runs in: a new one whose lease ``turn_id`` holds
+    (``True``), or, for a retry whose key names it, the caller's existing one (``False``)."""
+    return get_store().create_session_for_turn(
+        user_id, session_id, turn_id, lease_seconds=lease_seconds
+    )
 
 
 def first_user_text(user_id: str, session_id: str) -> str:

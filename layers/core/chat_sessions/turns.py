@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from .aio import complete_despite_cancellation
 from .codec import response_fits
 from .compaction import Summarise, compact
-from .errors import ChatSessionsError, TurnFailedError, TurnLostError
+from .errors import BranchNotFoundError, ChatSessionsError, TurnFailedError, TurnLostError
 from .idempotency import IdempotencyRecord, IdempotentRequest
-from .models import ChatSession, StoredResponse
+from .keys import MAIN_BRANCH
+from .models import ChatSession, StoredMessage, StoredResponse
 from .privilege import for_the_model
 from .store import ChatStore, TurnCommit
 from .store.edits import Edit
@@ -45,6 +46,14 @@ class TurnSettings:
     """With ``compaction``, remove the branch's own messages a summary covers (it stays)."""
     timeout_seconds: float = 120.0
     lease_margin_seconds: int = 30
+
+    @property
+    def lease_seconds(self) -> int:
+        """A turn's lease: its time limit and a margin, so a crashed turn's lapses soon."""
+        return int(self.timeout_seconds) + self.lease_margin_seconds
+
+    def compacts(self, summarise: Summarise | None) -> bool:
+        return bool(self.compaction and self.context_token_budget and summarise is not None)
 
 
 @dataclass(frozen=True)
@@ -129,18 +138,24 @@ async def run_turn(
     message: str,
     emit: Emit,
     settings: TurnSettings | None = None,
-    on_started: Callable[[], None] | None = None,
+    on_started: Callable[[ChatSession], None] | None = None,
     title_for: Callable[[str], Awaitable[str]] | None = None,
     idempotency: IdempotentRequest | None = None,
     rewrite: Rewrite | None = None,
     summarise: Summarise | None = None,
     branch: str | None = None,
+    turn_id: str | None = None,
+    opened: ChatSession | None = None,
 ) -> TurnResult:
     """Run one turn, streaming its events to ``emit``; store it when the run completes.
 
     With ``rewrite``, the turn runs on the history before the message it replaces and is stored
     as a new branch (``store.edits``), in one write with the fork. With ``settings.compaction``
     and a token budget, turns over it are summarised by ``summarise`` (``compaction``).
+
+    Once the lease is held and the context read, ``on_started`` gets the session and the
+    first event is ``turn`` ``{turn_id, message, branch}``. ``opened`` is a session just created
+    with this turn's lease (``turn_id``): there is nothing to take or read.
 
     ``title_for`` names a session that has no title yet, from this turn's message; the title is
     stored with the turn, unless a title appeared meanwhile.
@@ -158,34 +173,38 @@ async def run_turn(
         ``on_started``, before anything is emitted), TurnFailedError (nothing stored).
     """
     settings = settings or TurnSettings()
-    turn_id = uuid.uuid4().hex
-    lease = int(settings.timeout_seconds) + settings.lease_margin_seconds
-    session = await asyncio.to_thread(
-        store.begin_turn, user_id, session_id, turn_id, lease_seconds=lease
-    )
+    turn_id = turn_id or uuid.uuid4().hex
+    early: list[StoredMessage] | None = []
+    if opened is not None:
+        session = opened
+    else:
+        plain = branch in (None, MAIN_BRANCH) and not rewrite and not settings.compacts(summarise)
+        session, early = await _begin(store, user_id, session_id, turn_id, settings, plain)
     # The branch named, or the one active when the lease was taken: a switch meanwhile does not
     # move the turn.
     where = _Where(store, user_id, session_id, branch or session.active_branch, settings)
     stored_it = False
     try:
-        earlier = await where.earlier(session, idempotency)
+        if opened is not None and where.branch != MAIN_BRANCH:
+            raise BranchNotFoundError("a new session has no branch but main")
+        # A session this turn just made holds no record yet.
+        earlier = None if opened is not None else await where.earlier(session, idempotency)
         if earlier is not None:  # the lease is released below: this call stores nothing
             return await asyncio.to_thread(_replayed, store, session, user_id, message, earlier)
-        window, edit, message = await where.context(message, rewrite, summarise)
+        window, edit, message = await where.context(message, rewrite, summarise, early)
         if on_started is not None:
-            on_started()
+            on_started(session)
+        stored_on = edit.branch_id if edit is not None else where.branch
+        await emit("turn", {"turn_id": turn_id, "message": message, "branch": stored_on})
         user_item = _user_item(message)
         result = await _stream(agent, [*window, user_item], emit, settings.timeout_seconds)
         stored = [user_item, *[_as_dict(item.to_input_item()) for item in result.new_items]]
         title = None
         if session.title is None and title_for is not None:
             title = await title_for(message)
-        outcome = await where.outcome(session, result, stored, title, edit)
-        usage = result.context_wrapper.usage
-        commit = TurnCommit(turn_id, usage.input_tokens, usage.output_tokens, title)
-        record = idempotency.record(outcome.recorded()) if idempotency is not None else None
+        ran = _Ran(turn_id, result, stored, title, edit)
         try:
-            done, stored_it = await where.store_turn(outcome, stored, commit, record, edit)
+            done, stored_it = await where.store_turn(session, ran, idempotency)
         except TurnLostError:
             stored_it = True  # the lease is someone else's now: do not release it
             raise
@@ -197,6 +216,28 @@ async def run_turn(
             await complete_despite_cancellation(
                 asyncio.to_thread(store.end_turn, user_id, session_id, turn_id)
             )
+
+
+async def _begin(
+    store: ChatStore,
+    user_id: str,
+    session_id: str,
+    turn_id: str,
+    settings: TurnSettings,
+    plain: bool,
+) -> tuple[ChatSession, list[StoredMessage] | None]:
+    """Take the lease; for a ``plain`` turn (the active branch, no edit, no compaction), read
+    its window in the same round trip (``store.turn_start``). ``None``: read it after."""
+    if not plain:
+        begin = partial(store.begin_turn, lease_seconds=settings.lease_seconds)
+        return await asyncio.to_thread(begin, user_id, session_id, turn_id), None
+    both = partial(
+        store.begin_turn_with_window,
+        lease_seconds=settings.lease_seconds,
+        turns=settings.context_turns,
+        token_budget=settings.context_token_budget,
+    )
+    return await asyncio.to_thread(both, user_id, session_id, turn_id)
 
 
 async def _stream(agent: Agent[Any], items: list[Any], emit: Emit, timeout: float) -> Any:
@@ -320,6 +361,17 @@ async def _forward(event: Any, emit: Emit) -> None:
 
 
 @dataclass(frozen=True)
+class _Ran:
+    """A run that completed: what the turn stores."""
+
+    turn_id: str
+    result: Any
+    stored: list[dict[str, Any]]
+    title: str | None
+    edit: Edit | None
+
+
+@dataclass(frozen=True)
 class _Where:
     """The session and branch a turn reads its context from (and stores into)."""
 
@@ -368,6 +420,18 @@ class _Where:
         return outcome
 
     async def store_turn(
+        self, session: ChatSession, ran: _Ran, idempotency: IdempotentRequest | None
+    ) -> tuple[TurnResult | StoredResponse, bool]:
+        """The turn's one write (a new branch for an edit), with its usage, its title and its
+        Idempotency-Key's record; what it stored, or the earlier response recorded meanwhile
+        under the key (nothing stored), and whether it stored."""
+        outcome = await self.outcome(session, ran.result, ran.stored, ran.title, ran.edit)
+        usage = ran.result.context_wrapper.usage
+        commit = TurnCommit(ran.turn_id, usage.input_tokens, usage.output_tokens, ran.title)
+        record = idempotency.record(outcome.recorded()) if idempotency is not None else None
+        return await self._write(outcome, ran.stored, commit, record, ran.edit)
+
+    async def _write(
         self,
         outcome: TurnResult,
         stored: list[dict[str, Any]],
@@ -375,8 +439,6 @@ class _Where:
         record: IdempotencyRecord | None,
         edit: Edit | None,
     ) -> tuple[TurnResult | StoredResponse, bool]:
-        """The turn's one write (a new branch for an edit); what it stored, or the earlier
-        response recorded meanwhile under the key (nothing stored), and whether it stored."""
         if edit is not None:
             made = await complete_despite_cancellation(
                 asyncio.to_thread(
@@ -400,9 +462,16 @@ class _Where:
         return replace(outcome, message_count=outcome.message_count - appended.removed), True
 
     async def context(
-        self, message: str, rewrite: Rewrite | None, summarise: Summarise | None
+        self,
+        message: str,
+        rewrite: Rewrite | None,
+        summarise: Summarise | None,
+        early: list[StoredMessage] | None = None,
     ) -> tuple[list[dict[str, Any]], Edit | None, str]:
-        """The context window, the edit the turn makes (if any), and its message."""
+        """The context window (``early``: read with the lease), the edit the turn makes (if
+        any), and its message."""
+        if early is not None and rewrite is None:
+            return [m.item for m in early if for_the_model(m.item, m.vouched)], None, message
         budget = self.settings.context_token_budget
         if rewrite is not None:
             edit = await asyncio.to_thread(

@@ -28,7 +28,7 @@ from chat_sessions.upstream import log_failure
 
 from .identity import Caller, caller_of, caller_of_event
 from .request import screen, validation_error
-from .routes import max_body_bytes, methods_for, route_of
+from .routes import FUNCTION_URL_ROUTES, max_body_bytes, methods_for, route_of
 
 if TYPE_CHECKING:  # jwt and cryptography load only where a token is verified (the function URL)
     from chat_sessions.tokens import TokenVerifier
@@ -62,7 +62,7 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = route_of(scope["method"], scope["path"])
+        route = route_of(scope["method"], scope["path"], FUNCTION_URL_ROUTES)
         body = await _read_body(receive, max_body_bytes(route))
         try:
             checked = screen(
@@ -167,7 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def framework_error(request: Request, error: HTTPException) -> Response:
-        allowed = methods_for(request.scope["path"])
+        allowed = methods_for(request.scope["path"], FUNCTION_URL_ROUTES)
         if error.status_code == 405 and allowed:
             method = request.method
             return error_response(

@@ -28,6 +28,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/chat"),
     ("POST", "/v1/sessions/{session_id}/title"),
 )
+"""The HTTP API's routes."""
+FUNCTION_URL_ROUTES = (*ROUTES, ("GET", "/v1/sessions/{session_id}/turns/{turn_id}/events"))
+"""What the chat app serves on the function URL: the same, and a resume, which only a
+streaming response can answer (docs/chat.md, "Resumable streams")."""
 PUBLIC_ROUTES = frozenset({("GET", "/v1/health")})
 """Served without a token (API Gateway's ``Authorizer: NONE``)."""
 
@@ -51,14 +55,17 @@ def path_pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)))
 
 
-def methods_for(path: str) -> list[str]:
+Routes = tuple[tuple[str, str], ...]
+
+
+def methods_for(path: str, routes: Routes = ROUTES) -> list[str]:
     """The methods the API serves at ``path`` (empty: no such route)."""
-    return [method for method, template in ROUTES if path_pattern(template).fullmatch(path)]
+    return [method for method, template in routes if path_pattern(template).fullmatch(path)]
 
 
-def route_of(method: str, path: str) -> tuple[str, str] | None:
+def route_of(method: str, path: str, routes: Routes = ROUTES) -> tuple[str, str] | None:
     """The route serving ``method path`` (a decoded path), if any."""
-    for route in ROUTES:
+    for route in routes:
         if route[0] == method and path_pattern(route[1]).fullmatch(path):
             return route
     return None

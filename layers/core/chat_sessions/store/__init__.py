@@ -10,7 +10,8 @@
   ``summaries``: branches (docs/branches.md), whose methods ``ChatStore`` takes from ``tree``;
 - ``rows`` and ``wire``: how items are laid out in the table.
 
-Delete-all requests and the cascade's purges come from ``upkeep``.
+Delete-all requests and the cascade's purges come from ``upkeep``; a running chat turn's start
+and stream log (``turn_start``, ``stream_log``) from ``live_turns``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from chat_sessions.models import (
 from . import append, history, idempotency, lease, sessions, window
 from .context import StoreContext
 from .lease import TurnCommit
+from .live_turns import LiveTurnMethods
 from .sessions import UNSET
 from .table import Table
 from .tree import BranchMethods
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class ChatStore(BranchMethods, UpkeepMethods):
+class ChatStore(BranchMethods, UpkeepMethods, LiveTurnMethods):
     """Sessions and their messages for many users in one DynamoDB table.
 
     Args:

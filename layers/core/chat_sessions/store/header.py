@@ -149,7 +149,10 @@ def visible_count(header: Item) -> int:
     return number(header, "message_count") + number(header, "inherited_count", 0)
 
 
-def session_of(header: Item, default_ttl_seconds: int) -> ChatSession:
+def session_of(header: Item, default_ttl_seconds: int, now: float | None = None) -> ChatSession:
+    """The session a header describes; its turn is in progress while its lease is unexpired at
+    ``now`` (any lease it names when ``None``)."""
+    running = "turn_id" in header and (now is None or number(header, "turn_expires_at") > now)
     return ChatSession(
         session_id=header["session_id"]["S"],
         title=header["title"]["S"] if "title" in header else None,
@@ -168,4 +171,5 @@ def session_of(header: Item, default_ttl_seconds: int) -> ChatSession:
         last_seq=number(header, "last_seq"),
         history_start=history_start(header),
         active_branch=header["active_branch"]["S"] if "active_branch" in header else "main",
+        turn_in_progress=header["turn_id"]["S"] if running else None,
     )

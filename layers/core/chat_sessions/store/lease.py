@@ -14,9 +14,8 @@ from chat_sessions.models import ChatSession
 
 from . import header
 from .context import StoreContext
-from .sessions import session
 from .table import ConditionFailed
-from .wire import n, s
+from .wire import Item, n, number, s
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,15 @@ class TurnCommit:
 def begin(
     ctx: StoreContext, user_id: str, session_id: str, turn_id: str, *, lease_seconds: int
 ) -> ChatSession:
-    """Take the lease (one UpdateItem); the session as it now stands.
+    """Take the lease (one UpdateItem, ``take``); the session as it now stands."""
+    taken = take(ctx, user_id, session_id, turn_id, lease_seconds=lease_seconds)
+    return header.session_of(taken, ctx.session_ttl_seconds)
+
+
+def take(
+    ctx: StoreContext, user_id: str, session_id: str, turn_id: str, *, lease_seconds: int
+) -> Item:
+    """Take the lease (one UpdateItem); the header as it now stands.
 
     A resend whose first attempt took the lease but lost the answer meets its own ``turn_id``
     and succeeds: the holder is never locked out by itself.
@@ -63,9 +70,21 @@ def begin(
     except ConditionFailed as failed:
         current = header.live(failed.item, now)
         if current.get("turn_id") == s(turn_id):
-            return session(ctx, current)  # ours: taken by the attempt whose answer was lost
+            return current  # ours: taken by the attempt whose answer was lost
         raise TurnInProgressError("another turn of this session is in progress") from None
-    return session(ctx, updated)
+    return updated
+
+
+def held(ctx: StoreContext, item: Item, turn_id: str, *, lease_seconds: int) -> Item:
+    """A new session's header with the lease already taken by ``turn_id`` (``POST /v1/chat``
+    creates both in one write), its expiry as ``take`` would move it."""
+    lease_end = math.floor(ctx.clock()) + lease_seconds
+    return {
+        **item,
+        "turn_id": s(turn_id),
+        "turn_expires_at": n(lease_end),
+        "expires_at": n(number(item, "ttl_seconds", ctx.session_ttl_seconds) + lease_end),
+    }
 
 
 def end(ctx: StoreContext, user_id: str, session_id: str, turn_id: str) -> None:

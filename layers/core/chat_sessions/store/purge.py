@@ -24,9 +24,11 @@ MAX_SEQ = 10**keys.SEQ_DIGITS - 1
 
 def session(ctx: StoreContext, pk: str, *, up_to_seq: int, incarnation: str | None = None) -> int:
     """What a deleted or expired session left: message and chunk rows with seq <= ``up_to_seq``
-    (the deleted header's ``last_seq``), its Idempotency-Key records, and the items and
-    summaries of its branches (those of its ``incarnation``). How many rows went."""
+    (the deleted header's ``last_seq``), its Idempotency-Key records and turns' stream logs,
+    and the items and summaries of its branches (those of its ``incarnation``). How many rows
+    went."""
     deleted = rows(ctx, pk, up_to_seq=up_to_seq) + _records(ctx, pk, below=up_to_seq + 1)
+    deleted += turn_logs(ctx, pk, up_to_seq=up_to_seq)
     deleted += _summaries(ctx, pk, lambda found: found == (incarnation or ""))
     return deleted + (
         branches_of(ctx, pk, lambda found: found == incarnation) if incarnation else 0
@@ -116,6 +118,20 @@ def rows(
         found = _keys(ctx, pk, "sk BETWEEN :low AND :high", bounds, consistent=consistent)
         deleted += ctx.table.delete_keys(found)
     return deleted
+
+
+def turn_logs(ctx: StoreContext, pk: str, *, up_to_seq: int) -> int:
+    """The chat turns' stream logs of the histories that began by ``up_to_seq`` + 1 (an empty
+    history's start; a session made again with the same id begins after it). They would expire
+    within the hour anyway."""
+    found = _keys(
+        ctx,
+        pk,
+        "begins_with(sk, :prefix)",
+        {":prefix": s(keys.TURN_LOG_PREFIX), ":up_to": n(up_to_seq + 1)},
+        filter_expression="history_start <= :up_to",
+    )
+    return ctx.table.delete_keys(found)
 
 
 def delete_row(ctx: StoreContext, pk: str, sk: str) -> None:

@@ -20,7 +20,7 @@ from chat_sessions.models import (
     check_user_id,
 )
 
-from . import header, retention
+from . import header, lease, retention
 from .context import StoreContext
 from .table import Cancelled, ConditionFailed, new_token
 from .wire import Item, n, s, string_map
@@ -41,8 +41,10 @@ def create(
     title: str | None,
     metadata: dict[str, str] | None,
     ttl_seconds: int | None,
+    turn: tuple[str, int] | None = None,
 ) -> tuple[ChatSession, bool]:
-    """Create a session, or return the live one that has this id (never overwritten)."""
+    """Create a session, or return the live one that has this id (never overwritten). With
+    ``turn`` (a turn id and lease seconds), a session created here holds that turn's lease."""
     user_id = check_user_id(user_id)
     session_id = check_session_id(session_id) if session_id is not None else uuid.uuid4().hex
     title = check_title(title) if title is not None else None
@@ -61,6 +63,8 @@ def create(
         ttl_seconds=ttl_seconds,
         written_by=token,
     )
+    if turn is not None:
+        item = lease.held(ctx, item, turn[0], lease_seconds=turn[1])
     try:
         response = ctx.table.call(
             "put_item",
@@ -93,7 +97,7 @@ def get(ctx: StoreContext, user_id: str, session_id: str) -> ChatSession:
 
 
 def session(ctx: StoreContext, item: Item) -> ChatSession:
-    return header.session_of(item, ctx.session_ttl_seconds)
+    return header.session_of(item, ctx.session_ttl_seconds, ctx.clock())
 
 
 def check_ttl(ctx: StoreContext, ttl_seconds: int) -> None:
