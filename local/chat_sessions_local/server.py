@@ -43,6 +43,7 @@ from chat_sessions.errors import (
     MalformedJsonError,
     MethodNotAllowedError,
     UnauthorizedError,
+    UntrustedHostError,
 )
 from chat_sessions.http import error_body, error_headers, status_of
 from chat_sessions.tokens import TokenVerifier
@@ -65,13 +66,6 @@ IN_PROCESS_HOST = "testserver"
 without a port only: a browser sends a port-less Host only to port 80, where this server never
 listens (``make dev``: 8000; the tests: free ephemeral ports), so no page reaches it that way."""
 _HOST = re.compile(r"(?P<name>[^:\[\]]+|\[[^\]]*\])(:(?P<port>[0-9]{1,5}))?")
-REFUSED_HOST_STATUS = 400
-
-
-class UntrustedHostError(ChatSessionsError):
-    """A request named this server by a name that is not a loopback name (DNS rebinding)."""
-
-    code = "untrusted_host"
 
 
 def trusted_host(host: str) -> bool:
@@ -209,7 +203,7 @@ class _Dispatch:
         if scope["type"] == "http" and not trusted_host(_host_of(scope)):
             error = UntrustedHostError("this server answers to 127.0.0.1 and localhost only")
             body = error_body(error)
-            refused = Response(body, REFUSED_HOST_STATUS, media_type="application/json")
+            refused = Response(body, status_of(error), media_type="application/json")
             await refused(scope, receive, send)
         elif scope["type"] != "http" or path in _PAGES:  # lifespan events go to Starlette
             await self.pages(scope, receive, send)

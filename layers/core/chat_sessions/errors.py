@@ -202,6 +202,14 @@ class UnsupportedMediaTypeError(ChatSessionsError):
     code = "unsupported_media_type"
 
 
+class UntrustedHostError(ChatSessionsError):
+    """The local server (``make dev``) was named by a name other than 127.0.0.1 or localhost: a
+    page that points a name of its own at this machine (DNS rebinding) gets nothing."""
+
+    code = "untrusted_host"
+    retryable = False
+
+
 class ItemNotAllowedError(ChatSessionsError):
     """The caller may append only ``user`` and ``assistant`` messages: instructions, tool calls
     and their outputs come from the agent's own turn or a trusted backend (docs/api.md)."""

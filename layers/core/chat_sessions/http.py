@@ -25,6 +25,7 @@ from .errors import (
     UnauthorizedError,
     UnavailableError,
     UnsupportedMediaTypeError,
+    UntrustedHostError,
 )
 from .schemas import ErrorDetail, ErrorPublic
 
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[ChatSessionsError], int] = {
     MalformedJsonError: 400,
     InvalidCursorError: 400,
     InvalidIdempotencyKeyError: 400,
+    UntrustedHostError: 400,
     UnauthorizedError: 401,
     ItemNotAllowedError: 403,
     NotFoundError: 404,
