@@ -419,6 +419,11 @@ def collected(resumed: Resumption) -> list[Event]:
     return asyncio.run(main())
 
 
+def opened_on(store: ChatStore, turn: str) -> Resumption:
+    """A resume of ``turn`` of session "s" from its start."""
+    return asyncio.run(Resumption.open(store, USER, "s", turn, 0, limit_seconds=60))
+
+
 def test_a_write_that_lands_late_never_shrinks_a_batch(
     make_store: Callable[..., ChatStore],
 ) -> None:
@@ -439,7 +444,7 @@ def test_a_log_with_a_gap_ends_with_stream_incomplete(
     turn, start = "8" * 32, session.history_start
     store.log_stream(USER, "s", turn, Batch(0, tokens(6)[:2], False, start, EXPIRES))
     store.log_stream(USER, "s", turn, Batch(2, tokens(6)[4:], True, start, EXPIRES))
-    opened = asyncio.run(Resumption.open(store, USER, "s", turn, 0, limit_seconds=60))
+    opened = opened_on(store, turn)
 
     with pytest.raises(StreamIncompleteError):
         collected(opened)
@@ -456,7 +461,7 @@ def test_a_turn_whose_writer_crashed_ends_with_stream_incomplete(
     store.log_stream(USER, "s", turn, Batch(0, tokens(3)[:2], False, start, EXPIRES))
     store.end_turn(USER, "s", turn)  # as if the lease lapsed: no one will write the end
 
-    opened = asyncio.run(Resumption.open(store, USER, "s", turn, 0, limit_seconds=60))
+    opened = opened_on(store, turn)
 
     with pytest.raises(StreamIncompleteError):
         collected(opened)
@@ -470,7 +475,7 @@ def test_a_running_turn_with_nothing_logged_yet_is_followed(
     session, _ = store.create_session(USER, "s")
     turn, start = "b" * 32, session.history_start
     store.begin_turn(USER, "s", turn, lease_seconds=60)
-    opened = asyncio.run(Resumption.open(store, USER, "s", turn, 0, limit_seconds=60))
+    opened = opened_on(store, turn)
 
     def writer() -> None:
         time.sleep(0.15)

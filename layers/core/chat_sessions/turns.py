@@ -154,19 +154,11 @@ async def run_turn(
     and a token budget, turns over it are summarised by ``summarise`` (``compaction``).
 
     Once the lease is held and the context read, ``on_started`` gets the session and the
-    first event is ``turn`` ``{turn_id, message, branch}``. ``opened`` is a session just created
-    with this turn's lease (``turn_id``): there is nothing to take or read.
-
-    ``title_for`` names a session that has no title yet, from this turn's message; the title is
-    stored with the turn, unless a title appeared meanwhile.
-
-    With ``idempotency``, the commit records the result under the key. A turn already recorded
-    under it is returned (``replayed``) with no model run, before ``on_started``. The record is
-    read after taking the lease, so a retry cannot slip between the first turn's commit and
-    its own start: while the first turn runs, the retry meets the lease.
-
-    The store writes run in threads and complete even if the caller is cancelled (a client that
-    disconnects): a finished run is stored, a failed one releases the lease.
+    first event is ``turn`` ``{turn_id, message, branch}`` (``opened``: a session just made
+    with this turn's lease, nothing to take or read). ``title_for`` names an untitled session.
+    With ``idempotency`` the commit records the result under the key, and a turn recorded
+    under it already is returned (``replayed``) with no model run, before ``on_started``
+    (``_Where.earlier``). Store writes complete even if the caller is cancelled.
 
     Raises:
         SessionNotFoundError, TurnInProgressError, IdempotencyKeyReusedError (before
@@ -174,12 +166,12 @@ async def run_turn(
     """
     settings = settings or TurnSettings()
     turn_id = turn_id or uuid.uuid4().hex
-    early: list[StoredMessage] | None = []
-    if opened is not None:
-        session = opened
-    else:
-        plain = branch in (None, MAIN_BRANCH) and not rewrite and not settings.compacts(summarise)
-        session, early = await _begin(store, user_id, session_id, turn_id, settings, plain)
+    plain = branch in (None, MAIN_BRANCH) and not rewrite and not settings.compacts(summarise)
+    session, early = (
+        (opened, [])
+        if opened is not None
+        else await _begin(store, user_id, session_id, turn_id, settings, plain)
+    )
     # The branch named, or the one active when the lease was taken: a switch meanwhile does not
     # move the turn.
     where = _Where(store, user_id, session_id, branch or session.active_branch, settings)
